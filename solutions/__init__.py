@@ -1,0 +1,4 @@
+"""Hidden reference solutions: one module per assignment, NumPy only.
+
+Never copied into ``student_template/``, never imported by the sandbox.
+"""
