@@ -13,11 +13,24 @@ XOR_T = ((0.0,), (1.0,), (1.0,), (0.0,))
 PARAM_KEYS = ("W1", "b1", "W2", "b2")
 
 
+# Exponents below -EXP_CUTOFF give exactly 0 instead of a tiny or subnormal float (an absolute
+# error under 1e-260), so nothing here overflows, underflows or warns, even under
+# np.errstate(all="raise").
+EXP_CUTOFF = 600.0
+
+
+def _exp_nonpositive(s):
+    """e^s for s <= 0, taken as exactly 0 where s < -EXP_CUTOFF."""
+    out = np.zeros_like(s)
+    np.exp(s, out=out, where=s > -EXP_CUTOFF)
+    return out
+
+
 def _sigmoid(z):
     """Stable elementwise logistic function (exp only of -|z|)."""
     z = np.asarray(z, dtype=np.float64)
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    e = _exp_nonpositive(-np.abs(z))
+    return np.asarray(np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)), dtype=np.float64)
 
 
 def toy_loss_and_grad(x, y, phi):
@@ -72,13 +85,18 @@ def logistic_least_squares(w, b, x, t, lam):
     return float(loss), float(dw), float(db)
 
 
-def softmax(Z):
-    """Row-wise softmax of Z (n, k); the row maximum is subtracted first, so entries of size 1e4
-    neither overflow nor warn. Returns (n, k)."""
-    Z = np.asarray(Z, dtype=np.float64)
+def _log_softmax(Z):
+    """Row-wise log softmax by log-sum-exp: S - log sum_j exp(S_j), S = Z - row max."""
     S = Z - np.max(Z, axis=-1, keepdims=True)
-    E = np.exp(S)
-    return E / np.sum(E, axis=-1, keepdims=True)
+    sums = np.sum(_exp_nonpositive(S), axis=-1, keepdims=True)  # >= 1: the max entry gives 1
+    return S - np.log(sums)
+
+
+def softmax(Z):
+    """Row-wise softmax of Z (n, k). Computed as exp(log_softmax(Z)) with the row maximum
+    subtracted first, so entries of size 1e4 neither overflow nor warn. Returns (n, k)."""
+    Z = np.asarray(Z, dtype=np.float64)
+    return _exp_nonpositive(_log_softmax(Z))
 
 
 def softmax_cross_entropy(Z, T):
@@ -92,12 +110,9 @@ def softmax_cross_entropy(Z, T):
     Z = np.asarray(Z, dtype=np.float64)
     T = np.asarray(T, dtype=np.float64)
     n = Z.shape[0]
-    S = Z - np.max(Z, axis=1, keepdims=True)
-    E = np.exp(S)
-    sums = np.sum(E, axis=1, keepdims=True)
-    log_probs = S - np.log(sums)
+    log_probs = _log_softmax(Z)
     loss = -float(np.sum(T * log_probs)) / n
-    dZ = (E / sums - T) / n
+    dZ = (_exp_nonpositive(log_probs) - T) / n
     return loss, dZ
 
 

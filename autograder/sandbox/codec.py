@@ -1,0 +1,341 @@
+"""Safe wire format between the grader and a sandboxed child. Never unpickles.
+
+A message is ``MAGIC | u32 json_len | u32 n_arrays | json | (u64 len | .npy bytes) * n_arrays``.
+The JSON object carries the structure; values inside it are encoded as:
+
+- ``null``/``true``/``false``/ints/finite floats/strings: themselves; lists: JSON lists
+- ``{"t": [...]}`` tuple, ``{"d": [[key, value], ...]}`` dict with str keys,
+  ``{"c": [re, im]}`` complex, ``{"f": "nan" | "inf" | "-inf"}`` non-finite float,
+  ``{"a": i}`` the i-th array frame of the message,
+  ``{"cb": id}`` / ``{"ref": id}`` / ``{"g": name}`` handles (only meaningful to the child).
+
+Arrays are raw ``.npy`` frames. :func:`parse_npy` validates magic, header (through numpy's
+``ast.literal_eval``-based parser with ``max_header_size``), dtype kind (``biufc`` only, no
+structured/object/sub-array dtypes), and ``shape * itemsize`` against the cap *and* against the
+payload length before anything is allocated; then ``np.frombuffer(...).copy()``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import select
+import socket
+import struct
+import time
+from collections.abc import Callable
+
+import numpy as np
+from numpy.lib import format as npformat
+
+MAGIC = b"SBX1"
+_HEAD = struct.Struct("<4sII")
+_ALEN = struct.Struct("<Q")
+
+MAX_JSON_BYTES = 16 << 20
+MAX_ARRAYS = 100_000
+MAX_MESSAGE_BYTES = 256 << 20  # total .npy bytes in one message
+MAX_DEPTH = 64
+MAX_NODES = 1_000_000
+MAX_HEADER = 10_000
+ARRAY_KINDS = "biufc"
+
+
+class CodecError(Exception):
+    """Malformed, oversized or non-plain data (becomes ``ProtocolError`` in the grader)."""
+
+
+def _type_name(obj) -> str:
+    t = type(obj)
+    mod = getattr(t, "__module__", "") or ""
+    return t.__qualname__ if mod in ("builtins", "") else f"{mod}.{t.__qualname__}"
+
+
+def not_plain_message(obj) -> str:
+    return (f"returned an object of type {_type_name(obj)}; return a NumPy array, a float, "
+            f"or lists/tuples/dicts of these")
+
+
+# ----------------------------------------------------------------------------- encoding
+
+
+def plain_array(x) -> np.ndarray:
+    """``x`` as a base-class ndarray of a plain numeric dtype, or raise CodecError."""
+    arr = np.asarray(x)
+    if type(arr) is not np.ndarray:
+        arr = arr.view(np.ndarray)
+    dt = arr.dtype
+    if dt.kind not in ARRAY_KINDS or dt.fields is not None or dt.subdtype is not None:
+        raise CodecError(f"returned an array of dtype {dt!s}; only bool, int, float and complex "
+                         f"arrays can be graded")
+    return arr
+
+
+def npy_bytes(arr: np.ndarray) -> bytes:
+    bio = io.BytesIO()
+    npformat.write_array(bio, arr, allow_pickle=False)
+    return bio.getvalue()
+
+
+def encode(value, arrays: list, on_other: Callable | None = None, _depth: int = 0):
+    """Encode ``value`` into a JSON-able structure, appending .npy frames to ``arrays``.
+
+    ``on_other(obj)`` is called for anything that is not plain data and must return a JSON tag
+    (a handle) or raise CodecError; without it such objects raise CodecError.
+    """
+    if _depth > MAX_DEPTH:
+        raise CodecError(f"value nested deeper than {MAX_DEPTH} levels")
+    if value is None or isinstance(value, bool):
+        return None if value is None else bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        f = float(value)
+        if math.isfinite(f):
+            return f
+        return {"f": "nan" if math.isnan(f) else ("inf" if f > 0 else "-inf")}
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, complex):
+        c = complex(value)
+        return {"c": [encode(c.real, arrays), encode(c.imag, arrays)]}
+    if isinstance(value, np.generic):
+        if value.dtype.kind in ARRAY_KINDS and value.dtype.fields is None:
+            return encode(value.item(), arrays, on_other, _depth)
+        if on_other is not None:
+            return on_other(value)
+        raise CodecError(not_plain_message(value))
+    if isinstance(value, np.ndarray):
+        try:
+            arr = plain_array(value)
+        except CodecError:
+            if on_other is not None:
+                return on_other(value)
+            raise
+        if len(arrays) >= MAX_ARRAYS:
+            raise CodecError("too many arrays in one value")
+        arrays.append(npy_bytes(arr))
+        return {"a": len(arrays) - 1}
+    if isinstance(value, (list, tuple)) and (on_other is None or type(value) in (list, tuple)
+                                             or not callable(value)):
+        items = [encode(v, arrays, on_other, _depth + 1) for v in list(value)]
+        return {"t": items} if isinstance(value, tuple) else items
+    if isinstance(value, dict):
+        out = []
+        for k, v in list(value.items()):
+            if not isinstance(k, str):
+                raise CodecError(f"dict keys must be str, got {_type_name(k)}")
+            out.append([str(k), encode(v, arrays, on_other, _depth + 1)])
+        return {"d": out}
+    if on_other is not None:
+        return on_other(value)
+    raise CodecError(not_plain_message(value))
+
+
+# ----------------------------------------------------------------------------- decoding
+
+
+def parse_npy(data, max_bytes: int = MAX_MESSAGE_BYTES) -> np.ndarray:
+    """Parse one untrusted .npy frame without pickle and without trusting its sizes."""
+    bio = io.BytesIO(data)
+    try:
+        version = npformat.read_magic(bio)
+        if version == (1, 0):
+            shape, fortran, dtype = npformat.read_array_header_1_0(bio, max_header_size=MAX_HEADER)
+        elif version == (2, 0):
+            shape, fortran, dtype = npformat.read_array_header_2_0(bio, max_header_size=MAX_HEADER)
+        else:
+            raise CodecError(f"unsupported .npy version {version}")
+    except CodecError:
+        raise
+    except Exception as exc:  # ValueError, SyntaxError, ... from the header parser
+        raise CodecError(f"malformed array header: {type(exc).__name__}: {str(exc)[:200]}") from None
+    if (dtype.kind not in ARRAY_KINDS or dtype.fields is not None or dtype.subdtype is not None
+            or dtype.hasobject):
+        raise CodecError(f"array dtype {dtype!s} is not allowed (bool, int, float, complex only)")
+    if not isinstance(shape, tuple) or len(shape) > 64:
+        raise CodecError("malformed array shape")
+    count = 1
+    for dim in shape:
+        if type(dim) is not int or dim < 0:
+            raise CodecError("malformed array shape")
+        count *= dim
+        if count > max_bytes:
+            raise CodecError("array too large")
+    nbytes = count * dtype.itemsize
+    offset = bio.tell()
+    if nbytes > max_bytes:
+        raise CodecError(f"array too large ({nbytes} bytes > {max_bytes})")
+    if len(data) - offset != nbytes:
+        raise CodecError(f"array payload is {len(data) - offset} bytes, header says {nbytes}")
+    order = "F" if fortran else "C"
+    if count == 0:
+        return np.empty(shape, dtype=dtype, order=order)
+    flat = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
+    return flat.reshape(shape, order=order).copy(order="K")
+
+
+def _reject_constant(name):
+    raise CodecError(f"non-standard JSON constant {name}")
+
+
+def loads_json(raw: bytes):
+    if len(raw) > MAX_JSON_BYTES:
+        raise CodecError("message structure too large")
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except CodecError:
+        raise
+    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
+        raise CodecError(f"malformed message: {type(exc).__name__}") from None
+
+
+_SPECIAL = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+def decode(node, arrays: list, on_handle: Callable | None = None, _depth: int = 0,
+           _budget: list | None = None):
+    """Inverse of :func:`encode`; ``arrays`` are already-parsed ndarrays.
+
+    Handles (``cb``/``ref``/``g``) are passed to ``on_handle(tag, value)``; without it they are
+    a CodecError. Each array frame may be used once only.
+    """
+    if _budget is None:
+        _budget = [MAX_NODES, set()]
+    _budget[0] -= 1
+    if _budget[0] < 0:
+        raise CodecError("value has too many elements")
+    if _depth > MAX_DEPTH:
+        raise CodecError(f"value nested deeper than {MAX_DEPTH} levels")
+    if node is None or isinstance(node, (bool, int, float, str)):
+        return node
+    if isinstance(node, list):
+        return [decode(v, arrays, on_handle, _depth + 1, _budget) for v in node]
+    if isinstance(node, dict) and len(node) == 1:
+        (tag, val), = node.items()
+        if tag == "t" and isinstance(val, list):
+            return tuple(decode(v, arrays, on_handle, _depth + 1, _budget) for v in val)
+        if tag == "d" and isinstance(val, list):
+            out = {}
+            for pair in val:
+                if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
+                    raise CodecError("malformed dict entry")
+                out[pair[0]] = decode(pair[1], arrays, on_handle, _depth + 1, _budget)
+            return out
+        if tag == "a" and type(val) is int:
+            if not 0 <= val < len(arrays) or val in _budget[1]:
+                raise CodecError("bad array reference")
+            _budget[1].add(val)
+            return arrays[val]
+        if tag == "c" and isinstance(val, list) and len(val) == 2:
+            re_, im_ = (decode(v, arrays, None, _depth + 1, _budget) for v in val)
+            if not all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in (re_, im_)):
+                raise CodecError("malformed complex")
+            return complex(re_, im_)
+        if tag == "f" and val in _SPECIAL:
+            return _SPECIAL[val]
+        if tag in ("cb", "ref", "g") and on_handle is not None:
+            return on_handle(tag, val)
+    raise CodecError("malformed value")
+
+
+# ----------------------------------------------------------------------------- framing
+
+
+def pack(header: dict, arrays: list) -> bytes:
+    raw = json.dumps(header, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    if len(raw) > MAX_JSON_BYTES:
+        raise CodecError(f"message structure too large ({len(raw)} bytes)")
+    total = sum(len(a) for a in arrays)
+    if total > MAX_MESSAGE_BYTES:
+        raise CodecError(f"value too large ({total} bytes of arrays > {MAX_MESSAGE_BYTES})")
+    parts = [_HEAD.pack(MAGIC, len(raw), len(arrays)), raw]
+    for a in arrays:
+        parts.append(_ALEN.pack(len(a)))
+        parts.append(a)
+    return b"".join(parts)
+
+
+def send_msg(sock: socket.socket, header: dict, arrays: list = ()) -> None:
+    sock.sendall(pack(header, list(arrays)))
+
+
+class Deadline(Exception):
+    """recv_msg ran past its deadline."""
+
+
+class Closed(Exception):
+    """The peer closed the connection."""
+
+
+def _recv_exact(sock, n: int, deadline: float | None, poll: Callable | None):
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        if deadline is not None or poll is not None:
+            while True:
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
+                    raise Deadline()
+                wait = 0.25 if deadline is None else min(0.25, deadline - now)
+                r, _, _ = select.select([sock], [], [], wait)
+                if r:
+                    break
+                if poll is not None:
+                    poll()
+        try:
+            k = sock.recv_into(view[got:], n - got)
+        except (ConnectionResetError, BrokenPipeError):
+            k = 0
+        if k == 0:
+            raise Closed()
+        got += k
+    return buf
+
+
+def recv_msg(sock, *, deadline: float | None = None, poll: Callable | None = None,
+             max_bytes: int = MAX_MESSAGE_BYTES):
+    """Read one message: returns ``(header_dict, [ndarray, ...])``.
+
+    Raises Closed on EOF, Deadline past ``deadline`` (``time.monotonic()``), CodecError on any
+    malformed or oversized content. ``poll()`` is called about every 0.25 s while waiting.
+    """
+    head = _recv_exact(sock, _HEAD.size, deadline, poll)
+    magic, jlen, narr = _HEAD.unpack(bytes(head))
+    if magic != MAGIC:
+        raise CodecError("bad message magic")
+    if jlen > MAX_JSON_BYTES:
+        raise CodecError("message structure too large")
+    if narr > MAX_ARRAYS:
+        raise CodecError("too many arrays in one message")
+    header = loads_json(bytes(_recv_exact(sock, jlen, deadline, poll)))
+    if not isinstance(header, dict):
+        raise CodecError("malformed message")
+    arrays = []
+    total = 0
+    for _ in range(narr):
+        (alen,) = _ALEN.unpack(bytes(_recv_exact(sock, _ALEN.size, deadline, poll)))
+        total += alen
+        if total > max_bytes:
+            raise CodecError(f"value too large (more than {max_bytes} bytes of arrays)")
+        arrays.append(parse_npy(_recv_exact(sock, alen, deadline, poll), max_bytes))
+    return header, arrays
+
+
+def warm_up() -> None:
+    """Exercise every code path once so a forked child pays no lazy-import costs."""
+    arrays: list = []
+    value = {"x": np.arange(3.0), "y": (1, 2.5, None, "s", True, complex(1, 2), math.nan),
+             "z": [np.zeros((2, 2), order="F"), np.float32(1), np.int64(2), np.ones(0)]}
+    tree = encode(value, arrays)
+    raw = pack({"v": tree}, arrays)
+    a, b = socket.socketpair()
+    try:
+        a.sendall(raw)
+        header, arrs = recv_msg(b, deadline=time.monotonic() + 5)
+        decode(header["v"], arrs)
+    finally:
+        a.close()
+        b.close()
