@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from autograder import __version__
@@ -12,6 +14,74 @@ from autograder import __version__
 def main() -> None:
     """Build, verify and batch-grade the optimization and backpropagation assignments."""
 
+
+@main.command("build")
+@click.argument("assignments", nargs=-1)
+@click.option("--check", is_flag=True, help="Exit non-zero if student_template/ is stale.")
+@click.option("--repo-root", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Bundles go to OUT_DIR/<hw> (default: build/).")
+@click.option("--template-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Student copies go to TEMPLATE_DIR/<hw> (default: student_template/).")
+@click.option("--no-zip", is_flag=True, help="Skip otter-grader's autograder zip.")
+def build_command(assignments, check, repo_root, out_dir, template_dir, no_zip) -> None:
+    """Build student_template/<hw> and build/<hw> (all four assignments when none given)."""
+    from autograder.build.console import run_build
+
+    raise SystemExit(run_build(assignments, repo_root=repo_root, out_dir=out_dir,
+                               template_dir=template_dir, check=check, make_zip=not no_zip))
+
+
+@main.command("verify")
+@click.argument("assignments", nargs=-1)
+@click.option("--repo-root", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--template-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+def verify_command(assignments, repo_root, template_dir) -> None:
+    """Prove an assignment ready: reference full marks, blank zero, mutants caught, no leaks."""
+    from autograder.build.console import run_verify
+
+    raise SystemExit(run_verify(assignments, repo_root=repo_root, template_dir=template_dir))
+
+
+@main.command("grade")
+@click.argument("submissions", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--assignment", "-a", required=True, help="Assignment name, e.g. hw1_linear_regression.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder: results.sqlite, grades.csv, results/<id>.json.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Parallel grading workers (default: all cores).")
+@click.option("--bundle-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("build"),
+              help="Where `autograder build` put the bundles (default: build/).")
+@click.option("--limit", "limits", multiple=True, metavar="NAME=VALUE",
+              help="Sandbox limit override, e.g. --limit call_wall_s=5 (repeatable).")
+@click.option("--quiet", is_flag=True, help="No progress bar or summary table.")
+def grade_command(submissions, assignment, out_dir, workers, bundle_dir, limits, quiet) -> None:
+    """Grade every submission in SUBMISSIONS (resumable; re-runs skip unchanged ones)."""
+    from autograder.grade.console import run_grade
+
+    raise SystemExit(run_grade(submissions, assignment=assignment, out_dir=out_dir,
+                               bundle_dir=bundle_dir, workers=workers, limits=limits, quiet=quiet))
+
+
+@main.command("demo")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder, wiped first (default: ./demo-out).")
+@click.option("--assignment", "-a", "assignments", multiple=True,
+              help="Only this assignment (repeatable; default: all four).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Parallel grading workers (default: all cores).")
+@click.option("--details", is_flag=True, help="One row per submission, with its expected outcome.")
+@click.option("--strict", is_flag=True, help="Exit 1 if any outcome differs from the manifest.")
+def demo_command(out, assignments, workers, details, strict) -> None:
+    """Build what is missing and grade the bundled demo class (examples/<hw>/submissions)."""
+    from autograder.demo import DemoError, run_demo
+
+    try:
+        code = run_demo(out=out, assignments=assignments or None, workers=workers,
+                        details=details, strict=strict)
+    except DemoError as error:
+        raise click.ClickException(str(error)) from None
+    raise SystemExit(code)
 
 if __name__ == "__main__":
     main()

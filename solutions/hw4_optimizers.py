@@ -9,11 +9,16 @@ from __future__ import annotations
 import numpy as np
 
 
+def _f64(a):
+    """A float64 ndarray (arithmetic on 0-d arrays yields NumPy scalars; keep arrays)."""
+    return np.asarray(a, dtype=np.float64)
+
+
 def sgd_step(theta, grad, lr):
     """One plain gradient step: theta - lr * grad (same shape as theta)."""
     theta = np.asarray(theta, dtype=np.float64)
     grad = np.asarray(grad, dtype=np.float64)
-    return theta - lr * grad
+    return _f64(theta - lr * grad)
 
 
 def minibatch_indices(n, batch_size, rng):
@@ -40,7 +45,7 @@ def momentum_step(theta, grad, velocity, lr, beta):
     grad = np.asarray(grad, dtype=np.float64)
     velocity = np.asarray(velocity, dtype=np.float64)
     new_velocity = beta * velocity + grad
-    return theta - lr * new_velocity, new_velocity
+    return _f64(theta - lr * new_velocity), _f64(new_velocity)
 
 
 def adagrad_norm_step(theta, grad, accum, lr, eps):
@@ -52,7 +57,7 @@ def adagrad_norm_step(theta, grad, accum, lr, eps):
     theta = np.asarray(theta, dtype=np.float64)
     grad = np.asarray(grad, dtype=np.float64)
     new_accum = float(accum) + float(np.sum(grad * grad))
-    return theta - lr * grad / np.sqrt(eps + new_accum), new_accum
+    return _f64(theta - lr * grad / np.sqrt(eps + new_accum)), new_accum
 
 
 def rmsprop_step(theta, grad, v, lr, gamma, eps):
@@ -65,7 +70,7 @@ def rmsprop_step(theta, grad, v, lr, gamma, eps):
     grad = np.asarray(grad, dtype=np.float64)
     v = np.asarray(v, dtype=np.float64)
     new_v = gamma * v + (1.0 - gamma) * grad * grad
-    return theta - lr * grad / (np.sqrt(new_v) + eps), new_v
+    return _f64(theta - lr * grad / (np.sqrt(new_v) + eps)), _f64(new_v)
 
 
 def adam_step(theta, grad, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
@@ -83,7 +88,7 @@ def adam_step(theta, grad, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     new_v = beta2 * v + (1.0 - beta2) * grad * grad
     m_hat = new_m / (1.0 - beta1**t)
     v_hat = new_v / (1.0 - beta2**t)
-    return theta - lr * m_hat / (np.sqrt(v_hat) + eps), new_m, new_v
+    return _f64(theta - lr * m_hat / (np.sqrt(v_hat) + eps)), _f64(new_m), _f64(new_v)
 
 
 def sgd_linear_regression(X, y, lr, epochs, batch_size, seed):

@@ -161,6 +161,21 @@ def test_numerical_gradient_default_h_and_restores_x():
     np.testing.assert_allclose(got, np.exp(x), rtol=1e-8, atol=0.0)
 
 
+def test_numerical_gradient_never_touches_callers_array():
+    # the reference perturbs a private copy: the caller's x is unchanged even while f runs
+    x = np.array([[1.0, 2.0, 3.0], [-1.0, 0.5, 4.0]])
+    x_before = x.copy()
+
+    def f(v):
+        np.testing.assert_array_equal(x, x_before)
+        assert v is not x
+        return float(np.sum(v**2))
+
+    got = hw2.numerical_gradient(f, x, h=1e-4)
+    np.testing.assert_allclose(got, 2.0 * x_before, rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(x, x_before)
+
+
 def test_numerical_gradient_of_torch_function_matches_autograd():
     rng = np.random.default_rng(3)
     A = rng.normal(size=(3, 3))

@@ -105,3 +105,13 @@ def fmt(x: float) -> str:
     if isinstance(x, (bool, np.bool_)):
         return str(bool(x))
     return f"{float(x):.10g}"
+
+
+def fmt_pair(a: float, b: float) -> tuple[str, str]:
+    """Two numbers printed with the fewest digits (10 to 17) that show they differ."""
+    a, b = float(a), float(b)
+    for digits in range(10, 18):
+        sa, sb = f"{a:.{digits}g}", f"{b:.{digits}g}"
+        if sa != sb:
+            return sa, sb
+    return sa, sb

@@ -27,6 +27,7 @@ import numpy as np
 from ._safe import (
     REAL_KINDS,
     fmt,
+    fmt_pair,
     format_array,
     format_index,
     is_number,
@@ -285,7 +286,8 @@ def _value_message(act, exp, label, rtol, atol) -> str | None:
 
     lines = []
     if scalar:
-        lines.append(f"{label}: got {fmt(a)}, expected {fmt(e)}")
+        ga, ge = fmt_pair(a, e)
+        lines.append(f"{label}: got {ga}, expected {ge}")
     else:
         lines.append(f"{label}: {n_bad} of {n} entries differ ({100.0 * n_bad / n:.3g}%)")
 
@@ -306,8 +308,8 @@ def _value_message(act, exp, label, rtol, atol) -> str | None:
         flat = int(np.argmax(np.where(bad_finite, ratio, -1.0).ravel()))
         idx = np.unravel_index(flat, a.shape) if not scalar else ()
         if not scalar:
-            lines.append(f"  worst at index {format_index(idx)}: got {fmt(a[idx])}, "
-                         f"expected {fmt(e[idx])}")
+            ga, ge = fmt_pair(a[idx], e[idx])
+            lines.append(f"  worst at index {format_index(idx)}: got {ga}, expected {ge}")
         lines.append(f"  max abs error {abs_err.max():.3g}, max rel error {rel_err.max():.3g}")
     elif not scalar:
         idx = np.unravel_index(int(np.argmax(bad.ravel())), a.shape)
@@ -316,11 +318,16 @@ def _value_message(act, exp, label, rtol, atol) -> str | None:
     lines.append(f"  tolerance: |got - expected| <= atol + rtol*|expected| "
                  f"with rtol={rtol:g}, atol={atol:g}")
     if not scalar:
-        lines.append(f"  got:      {format_array(a)}")
-        lines.append(f"  expected: {format_array(e)}")
+        shown_a, shown_e = format_array(a), format_array(e)
+        lines.append(f"  got:      {shown_a}")
+        lines.append(f"  expected: {shown_e}")
+        if shown_a == shown_e:
+            with np.errstate(all="ignore"):
+                lines.append(f"  got - expected: {format_array(a - e)}")
     if act.dtype != np.float64:
         lines.append(f"  note: the result has dtype {act.dtype}, float64 was expected")
-    lines.extend(_diagnose(a, e, rtol, atol))
+    with np.errstate(all="ignore"):
+        lines.extend(_diagnose(a, e, rtol, atol))
     return "\n".join(lines)
 
 
@@ -331,23 +338,32 @@ def _positions(mask: np.ndarray) -> str:
 
 
 def _diagnose(a: np.ndarray, e: np.ndarray, rtol: float, atol: float) -> list[str]:
-    """Cheap guesses at the kind of mistake: sign, constant factor, offset, transpose."""
-    if not (np.isfinite(a).all() and np.isfinite(e).all()):
+    """Cheap guesses at the kind of mistake: sign, constant factor, offset, transpose.
+
+    A guess is printed only if the corrected result matches within 10x the tolerance AND its
+    largest error is at most 1% of the original one (so an error near the tolerance is never
+    "explained" by a coincidence).
+    """
+    if a.size < 2 or not (np.isfinite(a).all() and np.isfinite(e).all()):
         return []
     loose = max(rtol, 1e-9) * 10
-    out = []
-    if np.any(e != 0) and _matches(-a, e, loose, atol):
+    err0 = float(np.max(np.abs(a - e)))
+
+    def explains(corrected):
+        return (float(np.max(np.abs(corrected - e))) <= 0.01 * err0
+                and _matches(corrected, e, loose, atol))
+
+    if np.any(e != 0) and explains(-a):
         return ["  the result equals -expected: a sign error?"]
     nz = np.abs(e) > 0
     if nz.any() and np.any(a != 0):
         r = float(np.median(a[nz] / e[nz]))
-        if np.isfinite(r) and r != 0 and abs(r - 1) > loose and _matches(a, r * e, loose, atol):
+        if np.isfinite(r) and r != 0 and abs(r - 1) > loose and explains(a / r):
             return [f"  the result is {r:.6g} times the expected value: a constant factor "
                     "(mean vs sum, a missing 1/n, 2 or lr?)"]
-    if a.size > 1:
-        c = float(np.median(a - e))
-        if c != 0 and _matches(a - c, e, loose, atol):
-            out.append(f"  the result is the expected value plus {c:.6g} everywhere: an offset")
-    if a.ndim == 2 and a.shape[0] == a.shape[1] and a.shape[0] > 1 and _matches(a.T, e, loose, atol):
-        out.append("  the result equals the expected array transposed")
-    return out
+    c = float(np.median(a - e))
+    if c != 0 and explains(a - c):
+        return [f"  the result is the expected value plus {c:.6g} everywhere: an offset"]
+    if a.ndim == 2 and a.shape[0] == a.shape[1] and a.shape[0] > 1 and explains(a.T):
+        return ["  the result equals the expected array transposed"]
+    return []

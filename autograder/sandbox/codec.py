@@ -117,8 +117,7 @@ def encode(value, arrays: list, on_other: Callable | None = None, _depth: int = 
             raise CodecError("too many arrays in one value")
         arrays.append(npy_bytes(arr))
         return {"a": len(arrays) - 1}
-    if isinstance(value, (list, tuple)) and (on_other is None or type(value) in (list, tuple)
-                                             or not callable(value)):
+    if isinstance(value, (list, tuple)):
         items = [encode(v, arrays, on_other, _depth + 1) for v in list(value)]
         return {"t": items} if isinstance(value, tuple) else items
     if isinstance(value, dict):
@@ -269,26 +268,35 @@ class Closed(Exception):
     """The peer closed the connection."""
 
 
-def _recv_exact(sock, n: int, deadline: float | None, poll: Callable | None):
+def _recv_exact(sock, n: int, deadline: float | None, poll: Callable | None,
+                watch: dict | None = None):
     buf = bytearray(n)
     view = memoryview(buf)
     got = 0
+    waiting = deadline is not None or poll is not None or bool(watch)
+    last_poll = time.monotonic()
     while got < n:
-        if deadline is not None or poll is not None:
-            while True:
-                now = time.monotonic()
-                if deadline is not None and now >= deadline:
-                    raise Deadline()
-                wait = 0.25 if deadline is None else min(0.25, deadline - now)
-                r, _, _ = select.select([sock], [], [], wait)
-                if r:
-                    break
-                if poll is not None:
-                    poll()
+        while waiting:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                raise Deadline()
+            wait = 0.25 if deadline is None else min(0.25, deadline - now)
+            fds = [sock, *watch] if watch else [sock]
+            r, _, _ = select.select(fds, [], [], wait)
+            for fd in r:
+                if fd is not sock and watch and fd in watch and watch[fd]() is False:
+                    del watch[fd]  # the callback reports end of file
+            if sock in r:
+                break
+            if poll is not None and now - last_poll >= 0.25:
+                last_poll = now
+                poll()
         try:
             k = sock.recv_into(view[got:], n - got)
         except (ConnectionResetError, BrokenPipeError):
             k = 0
+        except (BlockingIOError, InterruptedError):
+            continue
         if k == 0:
             raise Closed()
         got += k
@@ -296,13 +304,14 @@ def _recv_exact(sock, n: int, deadline: float | None, poll: Callable | None):
 
 
 def recv_msg(sock, *, deadline: float | None = None, poll: Callable | None = None,
-             max_bytes: int = MAX_MESSAGE_BYTES):
+             max_bytes: int = MAX_MESSAGE_BYTES, watch: dict | None = None):
     """Read one message: returns ``(header_dict, [ndarray, ...])``.
 
     Raises Closed on EOF, Deadline past ``deadline`` (``time.monotonic()``), CodecError on any
-    malformed or oversized content. ``poll()`` is called about every 0.25 s while waiting.
+    malformed or oversized content. ``poll()`` is called about every 0.25 s while waiting;
+    ``watch`` maps other file descriptors to callbacks run whenever they are readable.
     """
-    head = _recv_exact(sock, _HEAD.size, deadline, poll)
+    head = _recv_exact(sock, _HEAD.size, deadline, poll, watch)
     magic, jlen, narr = _HEAD.unpack(bytes(head))
     if magic != MAGIC:
         raise CodecError("bad message magic")
@@ -310,17 +319,17 @@ def recv_msg(sock, *, deadline: float | None = None, poll: Callable | None = Non
         raise CodecError("message structure too large")
     if narr > MAX_ARRAYS:
         raise CodecError("too many arrays in one message")
-    header = loads_json(bytes(_recv_exact(sock, jlen, deadline, poll)))
+    header = loads_json(bytes(_recv_exact(sock, jlen, deadline, poll, watch)))
     if not isinstance(header, dict):
         raise CodecError("malformed message")
     arrays = []
     total = 0
     for _ in range(narr):
-        (alen,) = _ALEN.unpack(bytes(_recv_exact(sock, _ALEN.size, deadline, poll)))
+        (alen,) = _ALEN.unpack(bytes(_recv_exact(sock, _ALEN.size, deadline, poll, watch)))
         total += alen
         if total > max_bytes:
             raise CodecError(f"value too large (more than {max_bytes} bytes of arrays)")
-        arrays.append(parse_npy(_recv_exact(sock, alen, deadline, poll), max_bytes))
+        arrays.append(parse_npy(_recv_exact(sock, alen, deadline, poll, watch), max_bytes))
     return header, arrays
 
 

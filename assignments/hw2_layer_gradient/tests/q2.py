@@ -1,0 +1,146 @@
+from otter.test_files import test_case
+
+OK_FORMAT = False
+
+name = "q2"
+points = 4
+
+NG_HINT = (
+    "use central differences (f(x + h e_i) - f(x - h e_i)) / (2h), not the one-sided forward "
+    "difference (f(x + h e_i) - f(x)) / h of the lecture's definition: divide by 2h, use the h "
+    "you are given, and perturb ONE entry at a time for x of any shape (e.g. through "
+    "x.reshape(-1) of a copy, or np.ndindex(x.shape)); the result has the shape of x"
+)
+
+# Central differences with h = 1e-5 on these functions are accurate to about 1e-10; a forward
+# difference is off by about h * f'' / 2 ~ 1e-5, and a wrong h changes the h**2 term.
+TOL = {"rtol": 1e-6, "atol": 1e-8}
+
+
+def _quartic(shape, seed):
+    """f(v) = sum(c * sin(v)) + 0.5 * sum(v**2 * w) and its exact gradient, for any shape."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    c = rng.uniform(0.5, 2.0, size=shape)
+    w = rng.uniform(1.0, 3.0, size=shape)
+
+    def f(v):
+        v = np.asarray(v, dtype=np.float64)
+        if v.shape != tuple(shape):
+            raise ValueError(f"f was called with an array of shape {v.shape}; numerical_gradient "
+                             f"must call f with arrays shaped like x, {tuple(shape)}")
+        return float(np.sum(c * np.sin(v)) + 0.5 * np.sum(w * v * v))
+
+    def grad(v):
+        return c * np.cos(v) + w * v
+
+    return f, grad
+
+
+def _cubic(shape, seed):
+    """f(v) = sum(a * v**3): central differences with step h give exactly 3 a v**2 + a h**2."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(1.0, 2.0, size=shape)
+
+    def f(v):
+        v = np.asarray(v, dtype=np.float64)
+        if v.shape != tuple(shape):
+            raise ValueError(f"f was called with an array of shape {v.shape}; numerical_gradient "
+                             f"must call f with arrays shaped like x, {tuple(shape)}")
+        return float(np.sum(a * v**3))
+
+    return f
+
+
+def _float64(value, shape, name):
+    import numpy as np
+
+    dtype = getattr(value, "dtype", None)
+    assert isinstance(value, (np.ndarray, np.generic)) and np.shape(value) == shape and \
+        dtype == np.float64, (
+            f"{name}: expected a float64 array of shape {shape}, got a {type(value).__name__} "
+            f"of dtype {dtype} and shape {np.shape(value)}\nhint: {NG_HINT}")
+
+
+@test_case(points=1, hidden=False)
+def test_vector(numerical_gradient):
+    import numpy as np
+
+    from autograder.checks import Reference, assert_close, assert_no_mutation
+
+    ref = Reference("q2")
+    f, grad = _quartic((5,), seed=0)
+    x = np.random.default_rng(1).normal(size=5)
+    got = assert_no_mutation(numerical_gradient, f, x, name="numerical_gradient")
+    assert_close(got, grad(x), **TOL, name="numerical_gradient(f, x) vs the exact gradient",
+                 hint=NG_HINT)
+    assert_close(got, ref.call("vector", "numerical_gradient", f, x), **TOL,
+                 name="numerical_gradient(f, x) vs the reference", hint=NG_HINT)
+    _float64(got, (5,), "numerical_gradient(f, x) for x of shape (5,)")
+
+
+@test_case(points=1, hidden=False)
+def test_matrix_and_step(numerical_gradient):
+    import numpy as np
+
+    from autograder.checks import Reference, assert_close, assert_no_mutation
+
+    ref = Reference("q2")
+    f, grad = _quartic((2, 3), seed=2)
+    x = np.random.default_rng(3).normal(size=(2, 3))
+    got = assert_no_mutation(numerical_gradient, f, x, name="numerical_gradient")
+    assert_close(got, grad(x), **TOL, name="numerical_gradient(f, x) for x of shape (2, 3)",
+                 hint=NG_HINT)
+    _float64(got, (2, 3), "numerical_gradient(f, x) for x of shape (2, 3)")
+    # the step h is an argument: with h = 1e-3 the central difference of a cubic carries + h**2
+    g = _cubic((4,), seed=4)
+    x = np.array([-1.0, -0.25, 0.5, 2.0])
+    got = numerical_gradient(g, x, 1e-3)
+    assert_close(got, ref.call("cubic_h1e-3", "numerical_gradient", g, x, 1e-3), rtol=1e-9,
+                 atol=1e-10, name="numerical_gradient(f, x, 1e-3) of a cubic (uses the given h)",
+                 hint=NG_HINT)
+
+
+@test_case(points=1, hidden=True)
+def test_rank0_and_rank3(numerical_gradient):
+    import numpy as np
+
+    from autograder.checks import Reference, assert_close, assert_no_mutation
+
+    ref = Reference("q2")
+    f0, grad0 = _quartic((), seed=20)
+    x0 = np.array(0.7)
+    got = assert_no_mutation(numerical_gradient, f0, x0, name="numerical_gradient")
+    assert_close(got, grad0(x0), **TOL, name="numerical_gradient(f, x) for a 0-d x", hint=NG_HINT)
+    _float64(got, (), "numerical_gradient(f, x) for a 0-d x")
+    f3, grad3 = _quartic((2, 2, 3), seed=21)
+    x3 = np.random.default_rng(22).normal(size=(2, 2, 3))
+    got = assert_no_mutation(numerical_gradient, f3, x3, name="numerical_gradient")
+    assert_close(got, grad3(x3), **TOL, name="numerical_gradient(f, x) for x of shape (2, 2, 3)",
+                 hint=NG_HINT)
+    assert_close(got, ref.call("rank3", "numerical_gradient", f3, x3), **TOL,
+                 name="numerical_gradient(f, x), x (2, 2, 3), vs the reference", hint=NG_HINT)
+    _float64(got, (2, 2, 3), "numerical_gradient(f, x) for x of shape (2, 2, 3)")
+
+
+@test_case(points=1, hidden=True)
+def test_steps_and_column(numerical_gradient):
+    import numpy as np
+
+    from autograder.checks import Reference, assert_close, assert_no_mutation
+
+    ref = Reference("q2")
+    g = _cubic((3, 1), seed=30)
+    x = np.array([[1.5], [-0.5], [0.25]])
+    for h in (1e-2, 1e-4):
+        got = assert_no_mutation(numerical_gradient, g, x, h=h, name="numerical_gradient")
+        assert_close(got, ref.call(f"cubic_col_h{h:g}", "numerical_gradient", g, x, h=h),
+                     rtol=1e-9, atol=1e-10,
+                     name=f"numerical_gradient(f, x, h={h:g}) for x of shape (3, 1)", hint=NG_HINT)
+    # the default step is 1e-5
+    got = numerical_gradient(g, x)
+    assert_close(got, ref.call("cubic_col_default", "numerical_gradient", g, x), rtol=1e-7,
+                 atol=1e-9, name="numerical_gradient(f, x) with the default h", hint=NG_HINT)

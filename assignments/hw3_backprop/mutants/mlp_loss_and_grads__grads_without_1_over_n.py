@@ -1,0 +1,17 @@
+"""Mean loss, but the error signal at the output forgets the 1/n: dY = Y - T.
+
+fails: q4
+message: dY = (Y - T) / n
+"""
+import numpy as np
+
+
+def mlp_loss_and_grads(X, T, params):
+    W1, b1, W2, b2 = (np.asarray(params[k], dtype=float) for k in ("W1", "b1", "W2", "b2"))
+    n = X.shape[0]
+    H = 1.0 / (1.0 + np.exp(-(X @ W1.T + b1)))
+    Y = H @ W2.T + b2
+    loss = 0.5 * float(np.sum((Y - T) ** 2)) / n
+    dY = Y - T
+    dA = (dY @ W2) * H * (1.0 - H)
+    return loss, {"W1": dA.T @ X, "b1": dA.sum(axis=0), "W2": dY.T @ H, "b2": dY.sum(axis=0)}

@@ -1,0 +1,151 @@
+from otter.test_files import test_case
+
+OK_FORMAT = False
+
+name = "q3"
+points = 6
+
+SOFTMAX_HINT = (
+    "subtract each row's maximum before np.exp (softmax is unchanged by a shift of a row, and "
+    "then no exponent is positive); normalise each row, i.e. sum along axis=1 with keepdims=True"
+)
+LOSS_HINT = (
+    "the loss is a mean over the n rows, -(1/n) sum_i sum_j T_ij log softmax(Z)_ij; compute "
+    "log softmax with log-sum-exp, (Z - m) - log(sum_j exp(Z_j - m)) with m the row maximum, "
+    "never np.log of probabilities (they underflow to 0 and log(0) = -inf)"
+)
+GRAD_HINT = "dZ = (softmax(Z) - T) / n: the 1/n comes from the mean over the rows"
+
+
+@test_case(points=1, hidden=False)
+def test_softmax(softmax):
+    import numpy as np
+
+    from autograder.checks import Reference, assert_close, assert_no_mutation
+
+    ref = Reference("q3")
+    rng = np.random.default_rng(2)
+    Z = rng.normal(size=(4, 5))
+    got = assert_no_mutation(softmax, Z, name="softmax")
+    assert_close(got, ref.call("softmax_small", "softmax", Z), rtol=1e-12, atol=1e-15,
+                 name="softmax(Z), Z of shape (4, 5)", hint=SOFTMAX_HINT)
+    assert_close(np.sum(got, axis=1), np.ones(4), rtol=0, atol=1e-12,
+                 name="row sums of softmax(Z)", hint=SOFTMAX_HINT)
+    # entries near 1e3: np.exp overflows unless the row maximum is subtracted
+    Z_big = 800.0 + 300.0 * rng.normal(size=(3, 4))
+    got_big = softmax(Z_big)
+    assert_close(got_big, ref.call("softmax_big", "softmax", Z_big), rtol=1e-10, atol=1e-250,
+                 name="softmax(Z) with entries around 800", hint=SOFTMAX_HINT)
+
+
+@test_case(points=1, hidden=False)
+def test_cross_entropy(softmax_cross_entropy):
+    import numpy as np
+
+    from autograder.checks import Reference, assert_close, assert_gradient, assert_no_mutation
+
+    ref = Reference("q3")
+    rng = np.random.default_rng(3)
+    n, k = 5, 3
+    Z = rng.normal(size=(n, k))
+    T = np.eye(k)[rng.integers(0, k, size=n)]
+
+    def loss(Zp):
+        S = Zp - np.max(Zp, axis=1, keepdims=True)
+        logp = S - np.log(np.sum(np.exp(S), axis=1, keepdims=True))
+        return -np.sum(T * logp) / n
+
+    got = assert_no_mutation(softmax_cross_entropy, Z, T, name="softmax_cross_entropy")
+    expected = ref.call("sce_small", "softmax_cross_entropy", Z, T)
+    assert isinstance(got, (tuple, list)) and len(got) == 2, (
+        "softmax_cross_entropy must return a pair (loss, dZ)"
+    )
+    assert_close(got[0], expected[0], rtol=1e-10, atol=1e-15, name="loss", hint=LOSS_HINT)
+    assert_close(got[1], expected[1], rtol=1e-9, atol=1e-15, name="dZ", hint=GRAD_HINT)
+    assert_gradient(loss, got[1], Z, h=1e-6, rtol=1e-5, atol=1e-9,
+                    name="dZ vs finite differences of the loss", hint=GRAD_HINT)
+
+
+@test_case(points=1, hidden=False)
+def test_cross_entropy_large_gaps(softmax_cross_entropy):
+    import numpy as np
+
+    from autograder.checks import Reference, assert_close
+
+    ref = Reference("q3")
+    # the entries of each row differ by up to 1e3 and the target sits on a small entry:
+    # its probability underflows to exactly 0, so log(probability) would be -inf
+    Z = np.array([[0.0, 900.0, -100.0], [1000.0, 0.0, 10.0], [5.0, 4.0, -995.0]])
+    T = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    got = softmax_cross_entropy(Z, T)
+    expected = ref.call("sce_gaps", "softmax_cross_entropy", Z, T)
+    assert isinstance(got, (tuple, list)) and len(got) == 2, (
+        "softmax_cross_entropy must return a pair (loss, dZ)"
+    )
+    assert_close(got[0], expected[0], rtol=1e-12, atol=0, name="loss (rows differing by 1e3)",
+                 hint=LOSS_HINT)
+    assert_close(got[1], expected[1], rtol=1e-12, atol=1e-250,
+                 name="dZ (rows differing by 1e3)", hint=GRAD_HINT)
+
+
+@test_case(points=1, hidden=True)
+def test_softmax_hidden(softmax):
+    import numpy as np
+
+    from autograder.checks import Reference, assert_close, assert_no_mutation
+
+    ref = Reference("q3")
+    rng = np.random.default_rng(77)
+    inputs = {
+        "huge": np.array([[1e4, -1e4, 0.0], [-1e4, -1e4 + 1.0, -1e4 + 2.0], [1e4, 1e4, 1e4]]),
+        "one_row": rng.normal(size=(1, 6)),
+        "one_column": rng.normal(size=(5, 1)),
+        "tall": 3.0 * rng.normal(size=(9, 2)),
+    }
+    for key, Z in inputs.items():
+        got = assert_no_mutation(softmax, Z, name="softmax")
+        label = f"softmax(Z) for Z of shape {Z.shape} ({key})"
+        assert_close(got, ref.call(f"softmax_hidden_{key}", "softmax", Z), rtol=1e-12,
+                     atol=1e-250, name=label, hint=SOFTMAX_HINT)
+        assert_close(np.sum(got, axis=1), np.ones(Z.shape[0]), rtol=0, atol=1e-12,
+                     name=f"row sums of {label}", hint=SOFTMAX_HINT)
+
+
+@test_case(points=2, hidden=True)
+def test_cross_entropy_hidden(softmax_cross_entropy):
+    import numpy as np
+
+    from autograder.checks import Reference, assert_close, assert_gradient, assert_no_mutation
+
+    ref = Reference("q3")
+    rng = np.random.default_rng(78)
+    huge = np.array([[1e4, -1e4, 0.0, 2.0], [-1e4, 0.0, 1e3, 5e3]])
+    cases = {
+        "one_row": (rng.normal(size=(1, 4)), np.array([[0.0, 0.0, 1.0, 0.0]])),
+        "tall": (2.0 * rng.normal(size=(7, 3)), np.eye(3)[rng.integers(0, 3, size=7)]),
+        "huge": (huge, np.array([[0.0, 1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]])),
+        "gap_1e3": (np.array([[-500.0, 500.0], [500.0, -500.0], [0.0, 0.0]]),
+                    np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])),
+    }
+    for key, (Z, T) in cases.items():
+        n = Z.shape[0]
+        got = assert_no_mutation(softmax_cross_entropy, Z, T, name="softmax_cross_entropy")
+        expected = ref.call(f"sce_hidden_{key}", "softmax_cross_entropy", Z, T)
+        assert isinstance(got, (tuple, list)) and len(got) == 2, (
+            "softmax_cross_entropy must return a pair (loss, dZ)"
+        )
+        label = f"softmax_cross_entropy, Z of shape {Z.shape} ({key})"
+        assert_close(got[0], expected[0], rtol=1e-12, atol=1e-15, name=f"{label}: loss",
+                     hint=LOSS_HINT)
+        assert_close(got[1], expected[1], rtol=1e-10, atol=1e-250, name=f"{label}: dZ",
+                     hint=GRAD_HINT)
+        assert_close(np.sum(got[1], axis=1), np.zeros(n), rtol=0, atol=1e-12,
+                     name=f"{label}: row sums of dZ", hint=GRAD_HINT)
+        if key in ("one_row", "tall"):
+            def loss(Zp, T=T, n=n):
+                S = Zp - np.max(Zp, axis=1, keepdims=True)
+                logp = S - np.log(np.sum(np.exp(S), axis=1, keepdims=True))
+                return -np.sum(T * logp) / n
+
+            assert_gradient(loss, got[1], Z, h=1e-6, rtol=1e-5, atol=1e-9,
+                            name=f"{label}: dZ vs finite differences", hint=GRAD_HINT)

@@ -1,0 +1,139 @@
+"""What ``autograder build`` and ``autograder verify`` print; each returns the exit code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from autograder.build.core import build_assignment, check_template
+from autograder.build.sources import PROJECT_ROOT, BuildError, known_assignments
+from autograder.build.verify import verify_assignment
+
+
+def _console() -> Console:
+    # Piped output (CI logs) gets a readable width instead of 80 columns.
+    probe = Console()
+    return probe if probe.is_terminal else Console(width=140)
+
+
+def default_repo_root() -> Path:
+    """The current directory when it holds ``assignments/``, else this package's checkout."""
+    cwd = Path.cwd()
+    return cwd if (cwd / "assignments").is_dir() else PROJECT_ROOT
+
+
+def _resolve(hws: tuple[str, ...], repo_root: Path, console: Console) -> list[str] | None:
+    available = known_assignments(repo_root)
+    chosen = list(hws) or available
+    unknown = [hw for hw in chosen if hw not in available]
+    if unknown:
+        console.print(
+            f"[red]unknown assignment(s): {', '.join(unknown)}[/red] "
+            f"(found under {repo_root / 'assignments'}: {', '.join(available) or 'none'})"
+        )
+        return None
+    if not chosen:
+        console.print(f"[red]no assignments under {repo_root / 'assignments'}[/red]")
+        return None
+    return chosen
+
+
+def run_build(
+    hws: tuple[str, ...],
+    *,
+    repo_root: Path | None = None,
+    out_dir: Path | None = None,
+    template_dir: Path | None = None,
+    check: bool = False,
+    make_zip: bool = True,
+    console: Console | None = None,
+) -> int:
+    console = console or _console()
+    repo_root = (repo_root or default_repo_root()).resolve()
+    chosen = _resolve(hws, repo_root, console)
+    if chosen is None:
+        return 2
+    failed = False
+    if check:
+        for hw in chosen:
+            try:
+                problems = check_template(hw, repo_root=repo_root, template_dir=template_dir)
+            except BuildError as error:
+                console.print(f"[red]{hw}: build failed[/red]\n{error}", markup=False)
+                failed = True
+                continue
+            if problems:
+                failed = True
+                console.print(f"{hw}: student_template is stale (run `autograder build {hw}`):")
+                for problem in problems:
+                    console.print(f"  {problem}", markup=False)
+            else:
+                console.print(f"{hw}: student_template is current")
+        return 1 if failed else 0
+
+    table = Table(title="autograder build")
+    for column in ("assignment", "questions", "points", "public cases", "hidden cases"):
+        table.add_column(column, no_wrap=True)
+    written = []
+    for hw in chosen:
+        try:
+            result = build_assignment(
+                hw,
+                repo_root=repo_root,
+                out_dir=out_dir,
+                template_dir=template_dir,
+                make_zip=make_zip,
+            )
+        except BuildError as error:
+            failed = True
+            console.print(f"{hw}: build failed", style="red")
+            console.print(str(error), markup=False, highlight=False)
+            table.add_row(hw, "FAILED", "-", "-", "-")
+            continue
+        table.add_row(
+            hw,
+            str(len(result.questions)),
+            f"{result.total_points:g}",
+            str(sum(q.public_cases for q in result.questions)),
+            str(sum(q.hidden_cases for q in result.questions)),
+        )
+        written += [result.template_path, result.zip_path or result.bundle_path]
+    console.print(table)
+    for path in written:
+        console.print(f"wrote {path}", markup=False, highlight=False)
+    return 1 if failed else 0
+
+
+def run_verify(
+    hws: tuple[str, ...],
+    *,
+    repo_root: Path | None = None,
+    template_dir: Path | None = None,
+    console: Console | None = None,
+) -> int:
+    console = console or _console()
+    repo_root = (repo_root or default_repo_root()).resolve()
+    chosen = _resolve(hws, repo_root, console)
+    if chosen is None:
+        return 2
+    failed = False
+    for hw in chosen:
+        report = verify_assignment(hw, repo_root=repo_root, template_dir=template_dir)
+        table = Table(title=f"autograder verify {hw}", show_lines=False)
+        table.add_column("check", no_wrap=True)
+        table.add_column("result")
+        table.add_column("detail", overflow="fold")
+        for check in report.checks:
+            table.add_row(
+                escape(check.name),
+                "[green]ok[/green]" if check.ok else "[red]FAIL[/red]",
+                escape(check.detail),
+            )
+        console.print(table)
+        verdict = "[green]ready to release[/green]" if report.ok else "[red]NOT ready[/red]"
+        console.print(f"{hw}: {verdict}")
+        failed = failed or not report.ok
+    return 1 if failed else 0

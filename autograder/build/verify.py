@@ -1,0 +1,239 @@
+"""``autograder verify <hw>``: the TA's proof that an assignment is ready to release.
+
+Runs in-process with the runner: the reference, the blank template and the mutants are trusted
+code. Builds into a temporary folder, so the committed ``student_template/`` is only read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from autograder.build.core import build_assignment, compare_trees
+from autograder.build.expected import expected_dir_unset, record_expected, reference_namespace
+from autograder.build.leaks import find_leaks
+from autograder.build.mutants import load_mutant, mutant_files, mutant_namespace
+from autograder.build.notebook import student_code_cells
+from autograder.build.sources import BuildError, assignment_source, load_solutions
+from autograder.runner import QuestionResult, run_question
+from autograder.testfiles import Question, load_questions
+
+#: A case must finish well under a second against a correct submission (docs/architecture.md).
+CASE_TIME_BUDGET_S = 1.0
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class VerifyReport:
+    hw: str
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(check.ok for check in self.checks)
+
+    def add(self, name: str, ok: bool, detail: str = "") -> Check:
+        check = Check(name, bool(ok), detail)
+        self.checks.append(check)
+        return check
+
+
+def blank_namespace(notebook_path: Path) -> dict[str, Any]:
+    """Run the template's own code cells (not the otter cells), as a student who filled nothing."""
+    nb = nbformat.read(str(notebook_path), as_version=4)
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        for source in student_code_cells(nb):
+            try:
+                exec(compile(source, str(notebook_path), "exec"), namespace)
+            except Exception:  # a cell that calls a blank stub fails, as it would in Jupyter
+                continue
+    return namespace
+
+
+def run_all(
+    questions: list[Question], namespace: Mapping[str, Any], *, include_hidden: bool = True
+) -> list[QuestionResult]:
+    # Wrong code prints (overflow warnings of a mutant, a blank cell's output): keep the
+    # report readable. Warning filters are left alone, so tests that record warnings still do.
+    sink = io.StringIO()
+    with expected_dir_unset(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        return [run_question(q, namespace, include_hidden=include_hidden) for q in questions]
+
+
+def _outcomes(results: list[QuestionResult]) -> list[tuple[str, str, bool, str]]:
+    return [(c.question, c.case, c.passed, c.message) for r in results for c in r.cases]
+
+
+def _score(results: list[QuestionResult]) -> tuple[float, float]:
+    return sum(r.score for r in results), sum(r.max_score for r in results)
+
+
+def check_mutant(
+    mutant_path: Path, questions: list[Question], reference: Mapping[str, Any]
+) -> tuple[bool, str, list[QuestionResult]]:
+    """Do the mutant's listed questions fail publicly, with the listed message, and lose points?"""
+    mutant = load_mutant(mutant_path)
+    namespace = mutant_namespace(dict(reference), mutant)
+    by_name = {q.name: q for q in questions}
+    problems, notes, results = [], [], []
+    for q_name in mutant.fails:
+        if q_name not in by_name:
+            problems.append(f"lists {q_name}, which has no test file")
+            continue
+        public = run_all([by_name[q_name]], namespace, include_hidden=False)[0]
+        full = run_all([by_name[q_name]], namespace, include_hidden=True)[0]
+        results.append(full)
+        failed = [c for c in public.cases if not c.passed]
+        text = "\n".join(c.message for c in failed)
+        if not failed:
+            problems.append(f"{q_name}: every public case passes")
+        elif mutant.message.casefold() not in text.casefold():
+            problems.append(
+                f"{q_name}: fails, but no failure message mentions {mutant.message!r}; got: "
+                + text[:300].replace("\n", " ")
+            )
+        if full.score >= full.max_score:
+            problems.append(f"{q_name}: loses no points")
+        notes.append(f"{q_name} {full.score:g}/{full.max_score:g}")
+    return not problems, "; ".join(problems) or ", ".join(notes), results
+
+
+def verify_assignment(
+    hw: str,
+    *,
+    repo_root: str | Path,
+    template_dir: str | Path | None = None,
+    solutions_path: str | Path | None = None,
+    checks_dir: str | Path | None = None,
+) -> VerifyReport:
+    repo_root = Path(repo_root).resolve()
+    template_dir = Path(template_dir) if template_dir is not None else repo_root / "student_template"
+    report = VerifyReport(hw)
+    source = assignment_source(
+        hw, repo_root=repo_root, solutions_path=solutions_path, checks_dir=checks_dir
+    )
+    with tempfile.TemporaryDirectory(prefix=f"verify-{hw}-") as tmp:
+        tmp_path = Path(tmp)
+        try:
+            built = build_assignment(
+                hw,
+                repo_root=repo_root,
+                out_dir=tmp_path / "build",
+                template_dir=tmp_path / "template",
+                solutions_path=solutions_path,
+                checks_dir=checks_dir,
+                make_zip=False,
+            )
+        except BuildError as error:
+            report.add("build (reference passes its own tests)", False, str(error))
+            return report
+        report.add(
+            "build (reference passes its own tests)",
+            True,
+            f"{len(built.questions)} questions, {built.total_points:g} points, "
+            f"{sum(q.public_cases for q in built.questions)} public + "
+            f"{sum(q.hidden_cases for q in built.questions)} hidden cases",
+        )
+        assert built.bundle_path is not None
+        questions = load_questions(built.bundle_path / "tests")
+        solutions = load_solutions(source)
+        reference = reference_namespace(solutions)
+
+        # 1. The reference earns every point, hidden cases included (replaying the bundle).
+        ref_results = run_all(questions, reference)
+        earned, possible = _score(ref_results)
+        failing = [f"{c.question}/{c.case}" for r in ref_results for c in r.cases if not c.passed]
+        report.add(
+            "reference scores full marks",
+            earned == possible and not failing,
+            f"{earned:g}/{possible:g}" + (f"; failing: {', '.join(failing)}" if failing else ""),
+        )
+        slowest = max((c for r in ref_results for c in r.cases), key=lambda c: c.duration_s)
+        report.add(
+            f"every case under {CASE_TIME_BUDGET_S:g} s on the reference",
+            slowest.duration_s < CASE_TIME_BUDGET_S,
+            f"slowest {slowest.question}/{slowest.case}: {slowest.duration_s:.3f} s",
+        )
+
+        # 2. The blank template (stubs raising NotImplementedError) earns nothing.
+        blank = blank_namespace(built.template_path / f"{hw}.ipynb")
+        blank_results = run_all(questions, blank)
+        earned, _ = _score(blank_results)
+        passing = [f"{c.question}/{c.case}" for r in blank_results for c in r.cases if c.passed]
+        report.add(
+            "blank template scores zero",
+            earned == 0 and not passing,
+            f"{earned:g}/{possible:g}" + (f"; passing: {', '.join(passing)}" if passing else ""),
+        )
+
+        # 3. Every mutant loses points on its listed questions, with the listed message.
+        mutant_runs = []
+        paths = mutant_files(source.mutants_dir)
+        if not paths:
+            report.add("mutants", False, f"no mutants in {source.mutants_dir}")
+        for path in paths:
+            try:
+                ok, detail, results = check_mutant(path, questions, reference)
+            except BuildError as error:
+                ok, detail, results = False, str(error), []
+            report.add(f"mutant {path.stem}", ok, detail)
+            mutant_runs.append((path, results))
+
+        # 4. Determinism: the same outcomes and messages on a second run.
+        unstable = []
+        if _outcomes(run_all(questions, reference)) != _outcomes(ref_results):
+            unstable.append("reference")
+        if _outcomes(run_all(questions, blank)) != _outcomes(blank_results):
+            unstable.append("blank template")
+        for path, results in mutant_runs:
+            if not results:
+                continue
+            again = check_mutant(path, questions, reference)[2]
+            if _outcomes(again) != _outcomes(results):
+                unstable.append(f"mutant {path.stem}")
+        report.add(
+            "deterministic (second run, same outcomes and messages)",
+            not unstable,
+            "differs: " + ", ".join(unstable) if unstable else "reference, blank, mutants",
+        )
+
+        # 5. Nothing hidden in the student copy, and the committed copy is current.
+        committed = template_dir / hw
+        shipped = committed if committed.is_dir() else built.template_path
+        recorded = record_expected(
+            load_questions(source.tests_dir), solutions, hw=hw
+        )
+        leaks = find_leaks(
+            shipped,
+            solutions=solutions,
+            questions=load_questions(source.tests_dir),
+            expected=recorded.values,
+            hidden_only_keys=recorded.hidden_only_keys(),
+        )
+        report.add(
+            "nothing hidden in the student copy",
+            not leaks,
+            "; ".join(map(str, leaks[:5])) or f"scanned {shipped}",
+        )
+        stale = compare_trees(built.template_path, committed)
+        report.add(
+            "student_template is current",
+            not stale,
+            "; ".join(stale[:5]) + (f" (run `autograder build {hw}`)" if stale else ""),
+        )
+    return report

@@ -1,0 +1,231 @@
+"""``grade_class``: grade a folder of submissions into an output folder, resumably.
+
+Stages: discover submissions (main process: list and hash) -> skip what the store already holds
+for the same bytes and bundle -> grade the rest on an executor (parsing, sandbox, tests run in
+the workers) -> store each result as it arrives (one transaction) -> regenerate grades.csv,
+results/<id>.json and the summary from the store.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autograder.grade.bundle import load_bundle
+from autograder.grade.executor import Executor, LocalProcessExecutor
+from autograder.grade.inputs import Skipped, discover
+from autograder.grade.store import Store
+from autograder.report import class_stats, summary_table, write_grades_csv, write_results_dir
+from autograder.report.summary import ClassStats
+
+
+@dataclass
+class GradeSummary:
+    out_dir: Path
+    csv_path: Path
+    results_dir: Path
+    db_path: Path
+    by_status: dict[str, int]
+    totals: dict[str, float]
+    max_total: float
+    graded_now: int
+    unchanged: int
+    skipped: list[Skipped] = field(default_factory=list)
+    disappeared: list[str] = field(default_factory=list)
+    protections_message: str | None = None
+    stats: ClassStats | None = None
+    elapsed_s: float = 0.0
+
+
+def _limits_dict(limits: Any) -> dict | None:
+    if limits is None:
+        return None
+    if isinstance(limits, dict):
+        return dict(limits)
+    return limits.as_dict() if hasattr(limits, "as_dict") else dict(vars(limits))
+
+
+def _task_timeout(limits: dict | None, n_cases: int) -> float:
+    """The executor's backstop for one task: the worker's own budget plus a margin."""
+    from autograder.sandbox import Limits
+
+    lim = Limits(**limits) if limits else Limits()
+    return lim.run_wall_s * 2 + lim.call_wall_s * (max(1, n_cases) + 2) + 60.0
+
+
+def _error_result(task: dict, bundle_hash: str, max_score: float, message: str) -> dict:
+    return {
+        "id": task["id"],
+        "kind": task.get("kind", ""),
+        "path": task.get("path", ""),
+        "content_hash": task["content_hash"],
+        "bundle_hash": bundle_hash,
+        "status": "error",
+        "message": message,
+        "score": 0.0,
+        "max_score": max_score,
+        "questions": [],
+        "output": "",
+        "execution_time": 0.0,
+    }
+
+
+def write_reports(store: Store, out_dir: Path, question_names: list[str], question_max: dict[str, float]):
+    rows, items = [], []
+    for sub in store.submissions():
+        questions = {q["name"]: q["score"] for q in store.questions(sub["id"])}
+        rows.append({**sub, "questions": questions})
+        items.append((sub, store.cases(sub["id"])))
+    csv_path = write_grades_csv(out_dir / "grades.csv", question_names, rows)
+    write_results_dir(out_dir / "results", items)
+    return csv_path, rows, class_stats(rows, question_names, question_max)
+
+
+def grade_class(
+    submissions_dir: str | Path,
+    bundle_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    workers: int | None = None,
+    limits: Any = None,
+    progress: bool = True,
+    executor: Executor | None = None,
+    console: Any = None,
+    workdir_root: str | Path | None = None,
+) -> GradeSummary:
+    """Grade every submission in ``submissions_dir`` against the bundle in ``bundle_dir``.
+
+    Results go to ``out_dir/results.sqlite`` as each submission finishes; ``grades.csv`` and
+    ``results/<id>.json`` are rewritten from it at the end. Submissions already graded with the
+    same bytes and bundle are not graded again. ``executor`` replaces the default
+    ``LocalProcessExecutor(workers)``; ``workdir_root`` is where the sandboxes' scratch folders go
+    (default: the system's temporary folder). Raises ``BundleMissing`` when the bundle is not built.
+    """
+    from rich.console import Console
+
+    started = time.monotonic()
+    console = console or Console(stderr=True)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    bundle = load_bundle(bundle_dir)
+    manifest_questions = bundle.manifest["questions"]
+    question_names = [q["name"] for q in manifest_questions]
+    question_max = {q["name"]: float(q.get("points", 0.0)) for q in manifest_questions}
+    found = discover(submissions_dir, bundle.assignment)
+    limits_d = _limits_dict(limits)
+    workers = max(1, int(workers or os.cpu_count() or 1))
+    protections_message = None
+
+    with Store(out_dir / "results.sqlite") as store:
+        disappeared = store.mark_present(ref.id for ref in found.submissions)
+        todo = [ref for ref in found.submissions if store.needs_grading(ref.id, ref.content_hash, bundle.hash)]
+        unchanged = len(found.submissions) - len(todo)
+        run_id = store.start_run(bundle.hash, workers, {"submissions": len(found.submissions), "todo": len(todo)})
+        for skipped in found.skipped:
+            console.print(f"[yellow]skipped[/] {skipped.path.name}: {skipped.reason}")
+        if todo:
+            n_cases = _count_cases(bundle)
+            own_executor = executor is None
+            if own_executor:
+                config = {"bundle_dir": str(bundle.dir), "limits": limits_d,
+                          "workdir_root": str(workdir_root) if workdir_root else None}
+                executor = LocalProcessExecutor(
+                    config,
+                    workers=min(workers, len(todo)),
+                    task_timeout=_task_timeout(limits_d, n_cases),
+                    log_dir=out_dir / "logs",
+                )
+            try:
+                _run_tasks(store, run_id, executor, todo, bundle, progress, console)
+                protections_message = getattr(executor, "protections_message", None)
+            finally:
+                if own_executor:
+                    executor.shutdown(wait=False, cancel_futures=True)
+        store.finish_run(run_id)
+        csv_path, rows, stats = write_reports(store, out_dir, question_names, question_max)
+
+    if progress:
+        console.print(summary_table(stats))
+        console.print(f"grades: {csv_path}")
+    return GradeSummary(
+        out_dir=out_dir,
+        csv_path=csv_path,
+        results_dir=out_dir / "results",
+        db_path=out_dir / "results.sqlite",
+        by_status=stats.by_status,
+        totals={row["id"]: float(row["score"]) for row in rows},
+        max_total=stats.max_total,
+        graded_now=len(todo),
+        unchanged=unchanged,
+        skipped=found.skipped,
+        disappeared=disappeared,
+        protections_message=protections_message,
+        stats=stats,
+        elapsed_s=time.monotonic() - started,
+    )
+
+
+def _count_cases(bundle) -> int:
+    # Counting test functions textually avoids importing otter in the main process.
+    import re
+
+    count = 0
+    for _, path in bundle.question_files:
+        count += len(re.findall(r"^@test_case", path.read_text(), flags=re.M))
+    return count
+
+
+def _run_tasks(store: Store, run_id: int, executor: Executor, todo, bundle, progress: bool, console) -> None:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    max_score = float(sum(float(q.get("points", 0.0)) for q in bundle.manifest["questions"]))
+    bar = Progress(
+        TextColumn("grading"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not (progress and console.is_terminal),
+        transient=False,
+    )
+    futures: dict[Future, dict] = {}
+    warned = False
+    with bar:
+        job = bar.add_task("grading", total=len(todo))
+        for ref in todo:
+            task = ref.to_task()
+            futures[executor.submit(task)] = task
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            if not warned and getattr(executor, "protections_message", None):
+                warned = True
+                console.print(f"[yellow]sandbox:[/] {executor.protections_message}")
+            for future in done:
+                task = futures.pop(future)
+                try:
+                    result = future.result()
+                    if result.get("id") != task["id"] or result.get("content_hash") != task["content_hash"]:
+                        raise ValueError("result does not match its task")
+                except Exception as error:
+                    detail = "".join(traceback.format_exception_only(type(error), error)).strip()
+                    result = _error_result(
+                        task, bundle.hash, max_score,
+                        f"internal grader error (graded again on the next run): {detail}",
+                    )
+                store.record(run_id, result)
+                bar.advance(job)

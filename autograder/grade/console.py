@@ -1,0 +1,69 @@
+"""``autograder grade`` behind the CLI: arguments to ``grade_class``, errors to exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from autograder.grade.batch import grade_class
+from autograder.grade.bundle import BundleMissing
+
+USAGE_ERROR = 2
+
+
+def parse_limits(pairs: tuple[str, ...] | list[str]):
+    """``["call_wall_s=5", "memory_mb=512"]`` -> ``Limits`` (None when empty)."""
+    if not pairs:
+        return None
+    from autograder.sandbox import Limits
+
+    fields = Limits.__dataclass_fields__
+    values = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        name = name.strip()
+        if not sep or name not in fields:
+            raise ValueError(f"--limit {pair!r}: expected NAME=VALUE with NAME one of {', '.join(fields)}")
+        kind = fields[name].type
+        values[name] = float(value) if "float" in str(kind) else int(value)
+    return Limits(**values)
+
+
+def run_grade(
+    submissions: Path,
+    *,
+    assignment: str,
+    out_dir: Path,
+    bundle_dir: Path = Path("build"),
+    workers: int | None = None,
+    limits: tuple[str, ...] = (),
+    quiet: bool = False,
+) -> int:
+    """Returns the exit code: 0 when the batch completed (whatever the submissions did)."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    try:
+        parsed_limits = parse_limits(limits)
+    except ValueError as error:
+        console.print(f"[red]error:[/] {error}")
+        return USAGE_ERROR
+    bundle = Path(bundle_dir) / assignment
+    if not (bundle / "manifest.json").is_file():
+        console.print(f"[red]error:[/] no bundle for {assignment} in {bundle_dir}: run `autograder build {assignment}` first")
+        return USAGE_ERROR
+    if not Path(submissions).is_dir():
+        console.print(f"[red]error:[/] submissions folder not found: {submissions}")
+        return USAGE_ERROR
+    try:
+        summary = grade_class(
+            submissions, bundle, out_dir, workers=workers, limits=parsed_limits,
+            progress=not quiet, console=console,
+        )
+    except BundleMissing as error:
+        console.print(f"[red]error:[/] {error}")
+        return USAGE_ERROR
+    console.print(
+        f"graded {summary.graded_now}, unchanged {summary.unchanged}, "
+        f"skipped files {len(summary.skipped)} in {summary.elapsed_s:.1f} s -> {summary.out_dir}"
+    )
+    return 0

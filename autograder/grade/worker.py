@@ -1,0 +1,423 @@
+"""Grade one submission: parse it, run its cells in the sandbox, run every case against proxies.
+
+``Grader`` is what a grading worker holds for its whole life: the bundle's questions (loaded once)
+and one sandbox ``ForkServer`` (started once). ``Grader.grade(task)`` returns a plain JSON-able
+dict and never raises for anything a submission does; a bug of the grader itself becomes status
+``error`` for that submission.
+
+Submission statuses (``status``):
+
+- ``graded``: cells ran (some may have raised: see ``message``) and every case was run. A
+  per-call time-out fails that case only and leaves the status ``graded``;
+- ``invalid_notebook`` / ``empty`` / ``unsafe_zip``: the file could not be turned into cells;
+  every case fails with that message;
+- ``timeout`` / ``memory`` / ``sandbox_died``: running the cells exceeded the time limit, ran
+  out of memory, or the process died (``os._exit``, a signal, an output flood). The sandbox kills
+  the process when that happens, so the cells are run again without the cell that did it (at
+  most ``MAX_CELL_RETRIES`` times) and the cases run against what the other cells define; the
+  message names the cell. ``memory`` / ``sandbox_died`` also mark a process that died during a
+  test: cases that passed keep their points, the running case fails, and the sandbox is
+  started again (cells re-run) for the next case;
+- ``error``: the grader itself failed on this submission (re-graded on the next run).
+
+A per-submission time budget (``run_wall_s + call_wall_s * number of cases``) bounds how long
+the tests may call into one submission; once it is spent, the remaining cases fail without
+calling the student's code.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from autograder.grade.bundle import load_bundle
+from autograder.grade.inputs import SubmissionInputError, load_cells
+from autograder.runner import CaseResult, run_case, score_question
+from autograder.testfiles import Question, load_question
+
+MAX_OUTPUT_CHARS = 20_000
+MAX_CELL_RETRIES = 2
+
+GRADED = "graded"
+ERROR = "error"
+
+
+def _truncate(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[: limit - 60] + f"\n... [{len(text) - limit + 60} more characters cut]"
+
+
+class _Budget:
+    def __init__(self, seconds: float):
+        self.deadline = time.monotonic() + seconds
+        self.seconds = seconds
+
+    @property
+    def spent(self) -> bool:
+        return time.monotonic() > self.deadline
+
+
+class _BudgetedProxy:
+    """A proxy that refuses to start a call once the submission's time budget is spent."""
+
+    def __init__(self, proxy: Any, budget: _Budget, timeout_error: type[BaseException]):
+        self._proxy = proxy
+        self._budget = budget
+        self._timeout_error = timeout_error
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._budget.spent:
+            raise self._timeout_error(
+                f"grading time budget of {self._budget.seconds:.0f} s for this submission is spent"
+            )
+        return self._proxy(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._proxy, name)
+
+
+class Grader:
+    """Grades submissions of one bundle; owns one sandbox fork server."""
+
+    def __init__(self, bundle_dir: str | Path, limits: Any = None, *, workdir_root: str | None = None):
+        from autograder.sandbox import ForkServer, Limits
+
+        self.bundle = load_bundle(bundle_dir)
+        self.questions: list[Question] = [load_question(path) for _, path in self.bundle.question_files]
+        self.wanted = sorted(
+            {name for q in self.questions for case in q.cases for name in case.params if name != "env"}
+        )
+        self.n_cases = sum(len(q.cases) for q in self.questions)
+        self.max_score = float(sum(q.points for q in self.questions))
+        if limits is None:
+            limits = Limits()
+        elif isinstance(limits, dict):
+            limits = Limits(**limits)
+        self.limits = limits
+        if workdir_root:
+            os.makedirs(workdir_root, exist_ok=True)
+        self.workdir_root = workdir_root
+        self.server = ForkServer(limits, workdir_root=workdir_root)
+        self.server.__enter__()
+        self.server_restarts = 0
+        self.protections = dict(getattr(self.server, "protections", {}) or {})
+        self.protections_message = self.server.missing_protections_message()
+
+    @classmethod
+    def from_config(cls, config: dict) -> Grader:
+        """Build the grader a worker holds. ``config["factory"]`` ("module:callable", trusted,
+        set by the grader's own code) replaces this class, e.g. for tests of the executor."""
+        factory = config.get("factory")
+        if factory:
+            import importlib
+
+            module, _, attr = factory.partition(":")
+            return getattr(importlib.import_module(module), attr)(config)
+        return cls(config["bundle_dir"], config.get("limits"), workdir_root=config.get("workdir_root"))
+
+    def _spawn(self, cells: list[str]) -> Any:
+        """``server.spawn``, restarting the fork server once if it is gone (e.g. killed)."""
+        from autograder.sandbox import ForkServer, SandboxError
+
+        try:
+            return self.server.spawn(cells)
+        except SandboxError:
+            self.server_restarts += 1
+            old, self.server = self.server, None
+            try:
+                old.__exit__(None, None, None)
+            except Exception:
+                pass
+            self.server = ForkServer(self.limits, workdir_root=self.workdir_root)
+            self.server.__enter__()
+            return self.server.spawn(cells)
+
+    def close(self) -> None:
+        server, self.server = self.server, None
+        if server is not None:
+            server.__exit__(None, None, None)
+
+    # -- results -------------------------------------------------------------------------------
+    def _base(self, task: dict) -> dict:
+        return {
+            "id": task["id"],
+            "kind": task.get("kind", ""),
+            "path": task.get("path", ""),
+            "content_hash": task["content_hash"],
+            "bundle_hash": self.bundle.hash,
+            "max_score": self.max_score,
+        }
+
+    def _all_failed(self, task: dict, status: str, message: str, started: float) -> dict:
+        questions = []
+        for question in self.questions:
+            results = tuple(
+                CaseResult(question.name, case.name, case.hidden, False, case.points, message, 0.0)
+                for case in question.cases
+            )
+            questions.append(_question_dict(score_question(question, results)))
+        return {
+            **self._base(task),
+            "status": status,
+            "message": message,
+            "score": 0.0,
+            "questions": questions,
+            "output": "",
+            "execution_time": time.monotonic() - started,
+        }
+
+    # -- grading -------------------------------------------------------------------------------
+    def grade(self, task: dict) -> dict:
+        """Grade one task (``SubmissionRef.to_task()``); never raises."""
+        started = time.monotonic()
+        try:
+            cells, note = load_cells(task, self.bundle.assignment)
+        except SubmissionInputError as error:
+            return self._all_failed(task, error.status, error.message, started)
+        except Exception as error:  # unreadable file, permissions...
+            return self._all_failed(
+                task, "invalid_notebook", f"cannot read the submission: {type(error).__name__}: {error}", started
+            )
+        try:
+            return self._grade_cells(task, cells, note, started)
+        except Exception:
+            message = "internal grader error (the submission will be graded again on the next run):\n"
+            return self._all_failed(task, ERROR, message + _truncate(traceback.format_exc(), 4000), started)
+
+    def _namespace(self, submission: Any, budget: _Budget) -> dict[str, Any]:
+        from autograder.sandbox import CallTimeout, SandboxError
+
+        namespace: dict[str, Any] = {}
+        available = set(submission.names()) if submission.alive else set()
+        for name in self.wanted:
+            if name not in available:
+                continue
+            try:
+                namespace[name] = _BudgetedProxy(submission.proxy(name), budget, CallTimeout)
+            except SandboxError:
+                continue  # defined but not a function: the case says it is missing
+        return namespace
+
+    def _run_cells(self, cells: list[str], budget: _Budget, notes: list[str]) -> tuple[Any, str]:
+        """Spawn the sandbox and run the cells. A cell that kills the process (time-out, memory,
+        ``os._exit``...) is reported and left out of a new attempt (at most ``MAX_CELL_RETRIES``),
+        so that the functions defined by the other cells are still graded."""
+        status = GRADED
+        cells = list(cells)
+        for attempt in range(MAX_CELL_RETRIES + 1):
+            submission = self._spawn(cells)
+            if submission.status != "ok":
+                status = status if status != GRADED else _SANDBOX_STATUS.get(submission.status, "sandbox_died")
+            if submission.alive:
+                if submission.status == "memory":
+                    notes.append("a cell ran out of memory (MemoryError)")
+                return submission, status
+            done = len(submission.cells)
+            where = f"code cell {done + 1}" if done < len(cells) else "the cells"
+            notes.append(f"{_reason(submission, self.limits)} while running {where}")
+            if done >= len(cells) or attempt == MAX_CELL_RETRIES or budget.spent:
+                return submission, status
+            notes[-1] += "; graded again without that cell"
+            submission.close()
+            cells = cells[:done] + [""] + cells[done + 1 :]
+        raise AssertionError("unreachable")
+
+    def _grade_cells(self, task: dict, cells: list[str], note: str, started: float) -> dict:
+        budget = _Budget(self.limits.run_wall_s + self.limits.call_wall_s * max(1, self.n_cases))
+        notes = [note] if note else []
+        outputs: list[str] = []
+        submission, status = self._run_cells(cells, budget, notes)
+        ran_cells = list(cells)
+        try:
+            for cell in getattr(submission, "cells", []):
+                if not cell.ok:
+                    notes.append(f"code cell {cell.index + 1} raised {_first_line(cell.error)}")
+            namespace = self._namespace(submission, budget)
+            died_in_cells = not submission.alive
+            if not died_in_cells:
+                missing = [name for name in self.wanted if name not in namespace]
+                if missing:
+                    notes.append("not defined as functions: " + ", ".join(missing))
+            dead_reason = _reason(submission, self.limits) if died_in_cells else None
+            respawns = 0
+            questions = []
+            for question in self.questions:
+                results = []
+                for case in question.cases:
+                    if dead_reason is not None and not died_in_cells and respawns < self.n_cases and not budget.spent:
+                        # The process died during an earlier case: start it again for this one.
+                        respawns += 1
+                        outputs.append(_output(submission))
+                        submission.close()
+                        submission = self._spawn(ran_cells)
+                        namespace = self._namespace(submission, budget)
+                        dead_reason = None if submission.alive else _reason(submission, self.limits)
+                    if dead_reason is not None:
+                        results.append(_failed(question, case, f"not run: {dead_reason}"))
+                        continue
+                    if budget.spent:
+                        results.append(_failed(
+                            question, case,
+                            f"not run: the grading time budget of {budget.seconds:.0f} s for this submission is spent",
+                        ))
+                        continue
+                    result = run_case(question, case, namespace)
+                    if not submission.alive:
+                        dead_reason = _reason(submission, self.limits)
+                        tested = ", ".join(name for name in case.params if name != "env")
+                        where = f"test {case.name} ({tested})" if tested else f"test {case.name}"
+                        kind = _SANDBOX_STATUS.get(submission.status, "sandbox_died")
+                        if kind != "timeout" and status == GRADED:
+                            status = kind  # a per-call time-out only fails its case
+                        notes.append(f"{dead_reason} during {where}")
+                        if not result.passed and dead_reason not in result.message:
+                            result = CaseResult(
+                                result.question, result.case, result.hidden, False, result.points,
+                                _truncate(f"{result.message}\n({dead_reason})", 3000), result.duration_s,
+                            )
+                    results.append(result)
+                questions.append(_question_dict(score_question(question, tuple(results))))
+            outputs.append(_output(submission))
+        finally:
+            submission.close()
+        output = "".join(o for o in outputs if o)
+        score = float(sum(q["score"] for q in questions))
+        return {
+            **self._base(task),
+            "status": status,
+            "message": _truncate("; ".join(dict.fromkeys(n for n in notes if n)), 4000),
+            "score": score,
+            "questions": questions,
+            "output": _truncate(output, MAX_OUTPUT_CHARS),
+            "execution_time": time.monotonic() - started,
+        }
+
+
+_SANDBOX_STATUS = {"timeout": "timeout", "memory": "memory", "died": "sandbox_died",
+                   "output": "sandbox_died", "protocol": "sandbox_died"}
+
+
+def _status(submission: Any) -> str:
+    try:
+        return str(submission.status)
+    except Exception:
+        return "died"
+
+
+def _output(submission: Any) -> str:
+    try:
+        text = submission.output
+    except Exception:
+        return ""
+    return text if isinstance(text, str) else ""
+
+
+def _first_line(text: object) -> str:
+    text = str(text or "").strip()
+    lines = text.splitlines()
+    return _truncate(lines[-1] if lines else "an error", 300)
+
+
+def _reason(submission: Any, limits: Any) -> str:
+    reason = getattr(submission, "reason", None)
+    if reason:
+        return _truncate(str(reason), 300)
+    status = getattr(submission, "status", "died")
+    if status == "timeout":
+        return "time limit exceeded"
+    if status == "memory":
+        return f"out of memory ({limits.memory_mb} MB)"
+    return "the submission's process died"
+
+
+def _failed(question: Question, case: Any, message: str) -> CaseResult:
+    return CaseResult(question.name, case.name, case.hidden, False, case.points, message, 0.0)
+
+
+def _question_dict(result: Any) -> dict:
+    all_passed = all(case.passed for case in result.cases)
+    cases = []
+    for case in result.cases:
+        if result.all_or_nothing:
+            score = case.points if all_passed else 0.0
+        else:
+            score = case.points if case.passed else 0.0
+        cases.append(
+            {
+                "name": case.case,
+                "hidden": bool(case.hidden),
+                "passed": bool(case.passed),
+                "points": float(case.points),
+                "score": float(score),
+                "message": str(case.message),
+                "duration_s": float(case.duration_s),
+            }
+        )
+    return {
+        "name": result.name,
+        "score": float(result.score),
+        "max_score": float(result.max_score),
+        "cases": cases,
+    }
+
+
+# -- the worker process -----------------------------------------------------------------------
+
+
+def _set_pdeathsig() -> None:
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+    parent = os.environ.get("AUTOGRADER_WORKER_PARENT")
+    if parent and os.getppid() != int(parent):
+        os._exit(3)  # the grader died before we set the signal
+
+
+def main(argv: list[str]) -> int:
+    from autograder.grade.executor import read_frame, write_frame
+
+    _set_pdeathsig()
+    task_fd, result_fd = int(argv[0]), int(argv[1])
+    os.set_inheritable(task_fd, False)
+    os.set_inheritable(result_fd, False)
+    os.environ.pop("AUTOGRADER_EXPECTED_DIR", None)  # the bundle's own expected/ is the authority
+    first = read_frame(task_fd)
+    if not isinstance(first, dict) or first.get("type") != "config":
+        return 2
+    try:
+        grader = Grader.from_config(first["config"])
+    except Exception:
+        write_frame(result_fd, {"type": "fatal", "message": traceback.format_exc()})
+        return 1
+    try:
+        write_frame(
+            result_fd,
+            {
+                "type": "ready",
+                "protections": grader.protections,
+                "missing_protections": grader.protections_message,
+            },
+        )
+        while True:
+            frame = read_frame(task_fd)
+            if frame is None:
+                return 0
+            result = grader.grade(frame["task"])
+            write_frame(result_fd, {"type": "result", "result": result})
+    finally:
+        grader.close()
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,285 @@
+"""Linux primitives through ctypes: unshare, prctl, a seccomp deny-list filter, Landlock.
+
+No extra packages: the seccomp filter is a hand-written classic-BPF program (x86_64 only;
+elsewhere ``seccomp_supported()`` is False) and Landlock is three raw syscalls.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import platform
+import struct
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+_libc.prctl.restype = ctypes.c_int
+_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
+                        ctypes.c_ulong]
+
+CLONE_NEWNET = 0x40000000
+CLONE_NEWUSER = 0x10000000
+CLONE_THREAD = 0x00010000
+
+PR_SET_PDEATHSIG = 1
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+
+X86_64 = platform.machine() in ("x86_64", "AMD64")
+
+
+def _check(ret: int, what: str) -> int:
+    if ret < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"{what}: {os.strerror(e)}")
+    return ret
+
+
+def unshare(flags: int) -> None:
+    if hasattr(os, "unshare"):  # Python >= 3.12
+        os.unshare(flags)
+        return
+    _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    return _check(_libc.prctl(option, arg2, arg3, arg4, arg5), "prctl")
+
+
+def set_no_new_privs() -> None:
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+
+
+def set_pdeathsig(sig: int) -> None:
+    prctl(PR_SET_PDEATHSIG, sig)
+
+
+def set_child_subreaper() -> None:
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def enter_user_and_net_namespace() -> None:
+    """Unprivileged network isolation: a new user namespace mapping only our own ids."""
+    uid, gid = os.geteuid(), os.getegid()
+    unshare(CLONE_NEWUSER | CLONE_NEWNET)
+    with open("/proc/self/setgroups", "w") as f:
+        f.write("deny")
+    with open("/proc/self/uid_map", "w") as f:
+        f.write(f"{uid} {uid} 1")
+    with open("/proc/self/gid_map", "w") as f:
+        f.write(f"{gid} {gid} 1")
+
+
+# ----------------------------------------------------------------------------- seccomp
+
+_SYS = {  # x86_64 syscall numbers
+    "socket": 41, "connect": 42, "accept": 43, "bind": 49, "listen": 50, "socketpair": 53,
+    "fork": 57, "vfork": 58, "execve": 59, "kill": 62, "ptrace": 101,
+    "rt_sigqueueinfo": 129, "personality": 135, "pivot_root": 155, "chroot": 161,
+    "mount": 165, "umount2": 166, "init_module": 175, "delete_module": 176, "tkill": 200,
+    "tgkill": 234, "kexec_load": 246, "add_key": 248, "request_key": 249, "keyctl": 250,
+    "unshare": 272, "accept4": 288, "rt_tgsigqueueinfo": 297, "perf_event_open": 298,
+    "setns": 308, "process_vm_readv": 310, "process_vm_writev": 311, "finit_module": 313,
+    "kexec_file_load": 320, "bpf": 321, "execveat": 322, "userfaultfd": 323,
+    "pidfd_send_signal": 424, "io_uring_setup": 425, "io_uring_enter": 426,
+    "io_uring_register": 427, "pidfd_open": 434, "clone3": 435, "clone": 56,
+    "process_madvise": 440, "pidfd_getfd": 438,
+}
+DENIED = [
+    "socket", "connect", "accept", "bind", "listen", "socketpair", "accept4", "fork", "vfork",
+    "execve", "execveat", "ptrace", "process_vm_readv", "process_vm_writev", "personality",
+    "pivot_root", "chroot", "mount", "umount2", "init_module", "finit_module", "delete_module",
+    "kexec_load", "kexec_file_load", "add_key", "request_key", "keyctl", "unshare", "setns",
+    "perf_event_open", "bpf", "userfaultfd", "io_uring_setup", "io_uring_enter",
+    "io_uring_register", "pidfd_open", "pidfd_send_signal", "pidfd_getfd", "tkill",
+    "process_madvise",
+]
+# signals only to ourselves (first argument == our pid, 0 or -pid for kill)
+SELF_SIGNAL = ["kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo"]
+
+_LD_W_ABS = 0x20
+_JEQ_K = 0x15
+_JGE_K = 0x35
+_JSET_K = 0x45
+_RET_K = 0x06
+_AUDIT_ARCH_X86_64 = 0xC000003E
+_RET_ALLOW = 0x7FFF0000
+_RET_KILL_PROCESS = 0x80000000
+_RET_ERRNO = 0x00050000
+
+
+def seccomp_supported() -> bool:
+    return X86_64
+
+
+def _seccomp_program(my_pid: int) -> list[tuple[int, int, int, int]]:
+    deny = _RET_ERRNO | errno.EPERM
+    enosys = _RET_ERRNO | errno.ENOSYS
+    prog: list[tuple[int, int, int, int]] = []
+    # the tail: [..., ALLOW, DENY, ENOSYS]; jumps are patched below
+    body: list = []
+    body.append(("ld", 4))                       # arch
+    body.append(("jne_kill", _AUDIT_ARCH_X86_64))
+    body.append(("ld", 0))                       # nr
+    body.append(("jge", 0x40000000, "deny"))     # x32 ABI
+    for name in DENIED:
+        body.append(("jeq", _SYS[name], "deny"))
+    body.append(("jeq", _SYS["clone3"], "enosys"))
+    body.append(("jeq", _SYS["clone"], "clone"))
+    for name in SELF_SIGNAL:
+        body.append(("jeq", _SYS[name], "sig"))
+    body.append(("ret", _RET_ALLOW))
+    body.append(("label", "clone"))
+    body.append(("ld", 16))                      # args[0] low word: flags
+    body.append(("jset", CLONE_THREAD, "allow"))
+    body.append(("ret", deny))
+    body.append(("label", "sig"))
+    body.append(("ld", 16))                      # args[0] low word: pid / tgid
+    body.append(("jeq", my_pid & 0xFFFFFFFF, "allow"))
+    body.append(("jeq", 0, "allow_nr_kill"))
+    body.append(("jeq", (-my_pid) & 0xFFFFFFFF, "allow_nr_kill"))
+    body.append(("ret", deny))
+    body.append(("label", "allow_nr_kill"))       # pid 0 / -pid only make sense for kill()
+    body.append(("ld", 0))
+    body.append(("jeq", _SYS["kill"], "allow"))
+    body.append(("ret", deny))
+    body.append(("label", "allow"))
+    body.append(("ret", _RET_ALLOW))
+    body.append(("label", "deny"))
+    body.append(("ret", deny))
+    body.append(("label", "enosys"))
+    body.append(("ret", enosys))
+    body.append(("label", "kill"))
+    body.append(("ret", _RET_KILL_PROCESS))
+    # resolve labels
+    labels = {}
+    idx = 0
+    for ins in body:
+        if ins[0] == "label":
+            labels[ins[1]] = idx
+        else:
+            idx += 1
+    pc = 0
+    for ins in body:
+        op = ins[0]
+        if op == "label":
+            continue
+        if op == "ld":
+            prog.append((_LD_W_ABS, 0, 0, ins[1]))
+        elif op == "ret":
+            prog.append((_RET_K, 0, 0, ins[1]))
+        elif op == "jne_kill":
+            prog.append((_JEQ_K, 0, labels["kill"] - pc - 1, ins[1]))
+        else:
+            code = {"jeq": _JEQ_K, "jge": _JGE_K, "jset": _JSET_K}[op]
+            off = labels[ins[2]] - pc - 1
+            if off > 255:
+                raise RuntimeError("seccomp program too long for a short jump")
+            prog.append((code, off, 0, ins[1]))
+        pc += 1
+    return prog
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def install_seccomp() -> None:
+    """Deny networking, exec, fork (threads allowed), ptrace, namespaces, signals to others."""
+    if not X86_64:
+        raise OSError(errno.ENOSYS, "seccomp filter is only written for x86_64")
+    prog = _seccomp_program(os.getpid())
+    raw = b"".join(struct.pack("<HBBI", *ins) for ins in prog)
+    buf = ctypes.create_string_buffer(raw, len(raw))
+    fprog = _SockFprog(len(prog), ctypes.cast(buf, ctypes.c_void_p))
+    set_no_new_privs()
+    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog), 0, 0),
+           "seccomp")
+
+
+# ----------------------------------------------------------------------------- Landlock
+
+_SYS_LL_CREATE, _SYS_LL_ADD, _SYS_LL_RESTRICT = 444, 445, 446
+_FS_EXECUTE = 1 << 0
+_FS_WRITE_FILE = 1 << 1
+_FS_READ_FILE = 1 << 2
+_FS_READ_DIR = 1 << 3
+_FS_ALL_V1 = (1 << 13) - 1
+_FS_REFER = 1 << 13
+_FS_TRUNCATE = 1 << 14
+_FS_IOCTL_DEV = 1 << 15
+_NET_BIND_TCP = 1 << 0
+_NET_CONNECT_TCP = 1 << 1
+_SCOPE_ABSTRACT_UNIX = 1 << 0
+_SCOPE_SIGNAL = 1 << 1
+
+
+def landlock_abi() -> int:
+    if not X86_64:  # syscall numbers are the same on aarch64, but keep it simple
+        return 0
+    ret = _libc.syscall(ctypes.c_long(_SYS_LL_CREATE), None, ctypes.c_size_t(0),
+                        ctypes.c_uint32(1))
+    return int(ret) if ret > 0 else 0
+
+
+def _fs_mask(abi: int) -> int:
+    mask = _FS_ALL_V1
+    if abi >= 2:
+        mask |= _FS_REFER
+    if abi >= 3:
+        mask |= _FS_TRUNCATE
+    if abi >= 5:
+        mask |= _FS_IOCTL_DEV
+    return mask
+
+
+def install_landlock(read_paths, write_paths, abi: int | None = None) -> dict:
+    """Restrict the file system to ``read_paths`` (read/execute) and ``write_paths`` (all),
+    deny TCP bind/connect (ABI >= 4) and scope signals/abstract sockets (ABI >= 6).
+
+    Returns what was restricted: ``{"fs": True, "net": bool, "signal": bool}``.
+    """
+    abi = landlock_abi() if abi is None else abi
+    if abi < 1:
+        raise OSError(errno.ENOSYS, "Landlock not available")
+    fs_all = _fs_mask(abi)
+    net = (_NET_BIND_TCP | _NET_CONNECT_TCP) if abi >= 4 else 0
+    scoped = (_SCOPE_ABSTRACT_UNIX | _SCOPE_SIGNAL) if abi >= 6 else 0
+    if abi >= 6:
+        attr = struct.pack("<QQQ", fs_all, net, scoped)
+    elif abi >= 4:
+        attr = struct.pack("<QQ", fs_all, net)
+    else:
+        attr = struct.pack("<Q", fs_all)
+    abuf = ctypes.create_string_buffer(attr, len(attr))
+    rfd = _check(_libc.syscall(ctypes.c_long(_SYS_LL_CREATE), abuf, ctypes.c_size_t(len(attr)),
+                               ctypes.c_uint32(0)), "landlock_create_ruleset")
+    try:
+        file_read = _FS_EXECUTE | _FS_READ_FILE
+        read = file_read | _FS_READ_DIR
+        file_write = _FS_WRITE_FILE | _FS_READ_FILE | (_FS_TRUNCATE if abi >= 3 else 0)
+        for paths, access, faccess in ((read_paths, read, file_read),
+                                       (write_paths, fs_all, file_write)):
+            for path in paths:
+                try:
+                    pfd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+                except OSError:
+                    continue
+                try:
+                    is_dir = os.path.isdir(path)
+                    rule = struct.pack("<Qi", access if is_dir else faccess, pfd)
+                    rbuf = ctypes.create_string_buffer(rule, len(rule))
+                    _check(_libc.syscall(ctypes.c_long(_SYS_LL_ADD), ctypes.c_int(rfd),
+                                         ctypes.c_int(1), rbuf, ctypes.c_uint32(0)),
+                           f"landlock_add_rule({path})")
+                finally:
+                    os.close(pfd)
+        set_no_new_privs()
+        _check(_libc.syscall(ctypes.c_long(_SYS_LL_RESTRICT), ctypes.c_int(rfd),
+                             ctypes.c_uint32(0)), "landlock_restrict_self")
+    finally:
+        os.close(rfd)
+    return {"fs": True, "net": bool(net), "signal": bool(scoped)}

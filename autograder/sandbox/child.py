@@ -1,0 +1,417 @@
+"""Child side: confine the freshly forked process, run the cells, answer proxy calls.
+
+Runs inside the fork server's child after ``os.fork()``; never returns (``os._exit``).
+Imports only the standard library, numpy, IPython's input transformer and sibling child-side
+modules (all already imported by the fork server before it forks).
+"""
+
+from __future__ import annotations
+
+import builtins
+import inspect
+import io
+import json
+import linecache
+import math
+import os
+import resource
+import signal
+import socket
+import sys
+import traceback
+
+from . import _linux, codec, shims
+
+SOCK_FD = 3
+EXIT_SETUP_FAILED = 71
+MAX_ERROR = 500
+MAX_TB = 2000
+CPU_LIFETIME_FACTOR = 20  # hard RLIMIT_CPU = run_cpu_s + this many per-call budgets
+
+
+# ----------------------------------------------------------------------------- confinement
+
+
+def _vm_size_bytes() -> int:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 512 << 20
+
+
+def _arrange_fds(sock_fd: int, out_fd: int) -> None:
+    os.dup2(out_fd, 1)
+    os.dup2(out_fd, 2)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    if sock_fd != SOCK_FD:
+        os.dup2(sock_fd, SOCK_FD)
+    os.set_inheritable(SOCK_FD, False)
+    os.closerange(SOCK_FD + 1, 1 << 16)
+
+
+def _set_rlimits(limits: dict, privileged_uid: bool) -> None:
+    mb = 1 << 20
+    cpu = int(math.ceil(limits["run_cpu_s"]))
+    hard_cpu = cpu + int(math.ceil(limits["call_cpu_s"])) * CPU_LIFETIME_FACTOR + 5
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, hard_cpu))
+    address = _vm_size_bytes() + int(limits["memory_mb"]) * mb
+    resource.setrlimit(resource.RLIMIT_AS, (address, address))
+    fsize = int(limits["fsize_mb"]) * mb
+    resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (int(limits["nfiles"]), int(limits["nfiles"])))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if privileged_uid:  # RLIMIT_NPROC counts every task of the real uid: only useful per slot uid
+        resource.setrlimit(resource.RLIMIT_NPROC, (int(limits["nproc"]), int(limits["nproc"])))
+
+
+def confine(spec: dict, sock_fd: int, out_fd: int, report: dict | None = None) -> None:
+    """Apply every protection in ``spec``. With ``report`` (a probe), failures are recorded
+    there instead of aborting; otherwise any failure exits the child (fail closed)."""
+    os.setsid()
+    _arrange_fds(sock_fd, out_fd)
+
+    def step(name, fn):
+        if not spec.get(name):
+            return
+        try:
+            fn()
+            if report is not None:
+                report[name] = True
+        except Exception as exc:
+            if report is not None:
+                report[name] = False
+                report.setdefault("errors", {})[name] = f"{type(exc).__name__}: {exc}"[:300]
+                return
+            os.write(2, f"sandbox setup failed at {name}: {exc}\n".encode())
+            os._exit(EXIT_SETUP_FAILED)
+
+    def join_cgroups():
+        for cg in spec["cgroups"]:
+            with open(os.path.join(cg, "cgroup.procs"), "w") as f:
+                f.write(str(os.getpid()))
+
+    uid = spec.get("uid")
+    step("cgroups", join_cgroups)
+    os.chdir(spec["workdir"])
+    os.environ.clear()
+    os.environ.update(spec["env"])
+    step("rlimits", lambda: _set_rlimits(spec["limits"], uid is not None))
+    step("netns", lambda: _linux.unshare(_linux.CLONE_NEWNET))
+    step("userns", _linux.enter_user_and_net_namespace)
+    step("landlock", lambda: _linux.install_landlock(spec["read_paths"],
+                                                     [spec["workdir"], os.devnull]))
+
+    def drop():
+        os.setgroups([])
+        os.setresgid(spec["gid"], spec["gid"], spec["gid"])
+        os.setresuid(uid, uid, uid)
+        if os.getuid() != uid or os.geteuid() != uid:
+            raise OSError("uid did not change")
+
+    step("setuid", drop)
+    # after the credential change (which clears it): die with the fork server
+    _linux.set_pdeathsig(signal.SIGKILL)
+    if os.getppid() != spec["zygote_pid"]:
+        os._exit(EXIT_SETUP_FAILED)
+    step("seccomp", _linux.install_seccomp)
+    allowed = tuple(spec["read_paths"])
+    sys.path[:] = [p for p in sys.path if p and any(p == r or p.startswith(r.rstrip("/") + "/")
+                                                    for r in allowed)]
+    sys.path_importer_cache.clear()
+    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="backslashreplace",
+                      closefd=False)
+    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="backslashreplace",
+                      closefd=False)
+    sys.stdin = io.StringIO()
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def _short(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 15] + " ... (truncated)"
+
+
+def describe(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception:
+        text = "<unprintable message>"
+    name = type(exc).__name__
+    return _short(f"{name}: {text}" if text else name, MAX_ERROR)
+
+
+def student_traceback(exc: BaseException) -> str:
+    """The traceback restricted to frames of the student's cells."""
+    try:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__)
+                  if f.filename.startswith("<cell") or f.filename.startswith("<magic")]
+        lines = traceback.format_list(frames[-10:])
+        return _short("".join(lines) + describe(exc), MAX_TB)
+    except Exception:
+        return describe(exc)
+
+
+# ----------------------------------------------------------------------------- the session
+
+
+class CallbackError(RuntimeError):
+    """Raised in the student's code when a function passed in by the grader failed."""
+
+
+class Session:
+    def __init__(self, sock: socket.socket, limits: dict):
+        self.sock = sock
+        self.limits = limits
+        self.ns: dict = {"__name__": "__main__", "__builtins__": builtins}
+        shims.install(self.ns)
+        self.injected = {"get_ipython": self.ns["get_ipython"], "display": self.ns["display"]}
+
+    # -- messaging
+    def send(self, header: dict, arrays=()):
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except Exception:
+            pass
+        codec.send_msg(self.sock, header, arrays)
+
+    def recv(self):
+        try:
+            return codec.recv_msg(self.sock)
+        except codec.Closed:
+            os._exit(0)
+
+    # -- cells
+    def run_cells(self, cells: list) -> None:
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        tm = TransformerManager()
+        for i, src in enumerate(cells):
+            fname = f"<cell {i}>"
+            ok, err, tb = True, None, ""
+            try:
+                code = tm.transform_cell(src if isinstance(src, str) else "")
+                linecache.cache[fname] = (len(code), None, code.splitlines(True), fname)
+                exec(compile(code, fname, "exec"), self.ns)
+            except BaseException as exc:  # SystemExit and KeyboardInterrupt too: next cell
+                ok, err, tb = False, describe(exc), student_traceback(exc)
+                try:
+                    print(tb, file=sys.stderr)
+                except Exception:
+                    pass
+            self.send({"op": "cell", "index": i, "ok": ok, "error": err, "tb": tb})
+        names = [n for n, v in list(self.ns.items())
+                 if not (n.startswith("__") and n.endswith("__"))
+                 and not (n in self.injected and self.injected[n] is v)]
+        callables = [n for n in names if callable(self.ns.get(n))]
+        self.send({"op": "ready", "names": names[:10000], "callables": callables[:10000],
+                   "notes": shims.NOTES[:100]})
+
+    # -- values
+    def _on_handle(self, tag, val):
+        if tag == "cb":
+            return _Callback(self, val)
+        if tag == "ref":
+            return _Ref(self, val)
+        if tag == "g" and isinstance(val, str) and val in self.ns:
+            return self.ns[val]
+        raise codec.CodecError(f"bad handle {tag}")
+
+    def request(self, header: dict, args, kwargs):
+        """Send a callback request and serve nested calls until its answer arrives."""
+        arrays: list = []
+        try:
+            header["args"] = codec.encode(list(args), arrays)
+            header["kwargs"] = codec.encode(dict(kwargs), arrays)
+        except codec.CodecError as exc:
+            raise TypeError(f"cannot pass this to the grader's function: {exc}") from None
+        self.send(header, arrays)
+        while True:
+            msg, arrs = self.recv()
+            op = msg.get("op")
+            if op == "cb_result":
+                return codec.decode(msg["value"], arrs, self._on_handle)
+            if op == "cb_error":
+                raise CallbackError(str(msg.get("error", "")))
+            if op == "call":
+                self.serve_call(msg, arrs)
+                continue
+            self.dispatch(msg, arrs)
+
+    def _snapshot(self, value):
+        arrays: list = []
+        try:
+            tree = codec.encode(value, arrays, on_other=lambda o: {"obj": id(o)})
+        except Exception:
+            return None
+        return json.dumps(tree, sort_keys=True), arrays
+
+    def _param_names(self, fn, args, kwargs) -> list[str]:
+        names = [f"arg{i}" for i in range(len(args))]
+        try:
+            sig = inspect.signature(fn)
+            sig.bind(*args, **kwargs)
+            pos = [p for p in sig.parameters.values()
+                   if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+            for i in range(min(len(args), len(pos))):
+                names[i] = pos[i].name
+        except Exception:
+            pass
+        return names
+
+    def _arm_cpu(self) -> None:
+        try:
+            used = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+            soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+            want = int(math.ceil(used + float(self.limits["call_cpu_s"])))
+            if hard != resource.RLIM_INFINITY:
+                want = min(want, hard)
+            resource.setrlimit(resource.RLIMIT_CPU, (want, hard))
+        except (ValueError, OSError):
+            pass
+
+    def serve_call(self, msg: dict, arrs: list) -> None:
+        name = msg.get("name")
+        fn = self.ns.get(name) if isinstance(name, str) else None
+        if fn is None or not callable(fn):
+            self.send({"op": "missing", "name": str(name)[:200]})
+            return
+        try:
+            args = codec.decode(msg["args"], arrs, self._on_handle)
+            kwargs = codec.decode(msg["kwargs"], arrs, self._on_handle)
+        except (codec.CodecError, KeyError) as exc:
+            self.send({"op": "protocol_error", "error": f"bad call: {exc}"})
+            return
+        if not isinstance(args, list) or not isinstance(kwargs, dict):
+            self.send({"op": "protocol_error", "error": "bad call"})
+            return
+        labels = self._param_names(fn, args, kwargs) + list(kwargs)
+        values = list(args) + list(kwargs.values())
+        before = [self._snapshot(v) for v in values]
+        self._arm_cpu()
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            self.send({"op": "raise", "error": describe(exc), "tb": student_traceback(exc)})
+            return
+        mutated = []
+        for label, value, snap in zip(labels, values, before):
+            if snap is not None and self._snapshot(value) != snap:
+                mutated.append(label)
+        arrays: list = []
+        try:
+            tree = codec.encode(result, arrays)
+        except codec.CodecError as exc:
+            self.send({"op": "protocol_error", "error": str(exc)[:MAX_ERROR],
+                       "mutations": mutated})
+            return
+        except BaseException as exc:  # e.g. a __float__ that raises, or RecursionError
+            self.send({"op": "protocol_error",
+                       "error": f"the returned value could not be converted: {describe(exc)}",
+                       "mutations": mutated})
+            return
+        try:
+            self.send({"op": "return", "value": tree, "mutations": mutated}, arrays)
+        except codec.CodecError as exc:
+            self.send({"op": "protocol_error", "error": str(exc)[:MAX_ERROR],
+                       "mutations": mutated})
+
+    def dispatch(self, msg: dict, arrs: list) -> None:
+        op = msg.get("op")
+        if op == "call":
+            self.serve_call(msg, arrs)
+        elif op == "exit":
+            os._exit(0)
+        else:
+            self.send({"op": "protocol_error", "error": f"unknown request {op!r}"})
+
+    def serve(self) -> None:
+        while True:
+            msg, arrs = self.recv()
+            self.dispatch(msg, arrs)
+
+
+class _Callback:
+    """A function of the grader, as seen by the student's code."""
+
+    def __init__(self, session: Session, handle):
+        self._session = session
+        self._handle = handle
+
+    def __call__(self, *args, **kwargs):
+        return self._session.request({"op": "callback", "id": self._handle}, args, kwargs)
+
+    def __repr__(self):
+        return f"<grader function #{self._handle}>"
+
+
+class _Ref:
+    """An object of the grader (e.g. a numpy Generator) whose public methods run in the grader."""
+
+    def __init__(self, session: Session, handle):
+        object.__setattr__(self, "_session", session)
+        object.__setattr__(self, "_handle", handle)
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        session, handle = self._session, self._handle
+
+        def method(*args, **kwargs):
+            return session.request({"op": "refcall", "id": handle, "method": name}, args, kwargs)
+
+        method.__name__ = name
+        return method
+
+    def __setattr__(self, name, value):
+        raise AttributeError("objects passed by the grader are read-only")
+
+    def __repr__(self):
+        return f"<grader object #{self._handle}>"
+
+
+def main(spec: dict, sock_fd: int, out_fd: int) -> None:
+    """Entry point in the forked child. Never returns."""
+    code = 0
+    try:
+        if spec.get("probe"):
+            report: dict = {}
+            confine(spec, sock_fd, out_fd, report)
+            sock = socket.socket(fileno=SOCK_FD)
+            _probe_checks(spec, report)
+            codec.send_msg(sock, {"op": "probe", "report": report})
+            os._exit(0)
+        confine(spec, sock_fd, out_fd)
+        sock = socket.socket(fileno=SOCK_FD)
+        session = Session(sock, spec["limits"])
+        msg, _ = session.recv()
+        if msg.get("op") != "run" or not isinstance(msg.get("cells"), list):
+            os._exit(EXIT_SETUP_FAILED)
+        session.run_cells(msg["cells"])
+        session.serve()
+    except SystemExit:
+        code = 0
+    except BaseException:
+        try:
+            traceback.print_exc()
+            sys.stderr.flush()
+        except BaseException:
+            pass
+        code = 70
+    os._exit(code)
+
+
+def _probe_checks(spec: dict, report: dict) -> None:
+    """Verify in the probe child that the protections actually bite."""
+    report["uid"] = os.getuid()
+    try:
+        os.kill(spec["zygote_pid"], 0)
+        report["can_signal_parent"] = True
+    except OSError:
+        report["can_signal_parent"] = False

@@ -1,0 +1,420 @@
+"""Benchmark: this grader against ``otter run``, sandbox overhead, and memory per worker.
+
+    python benchmarks/grading.py                      # 40 submissions of hw1, 6 otter runs
+    python benchmarks/grading.py --n 80 --assignment hw3_backprop --otter-n 4
+
+In one run it
+
+1. generates a class of N submissions of one assignment (correct ones, partly correct ones and
+   typical mistakes from ``examples/generate.py``, cycled; no hostile ones, whose time-outs would
+   measure the limits rather than the grader) and grades it with ``grade_class`` on ``--workers``
+   workers (default 2): submissions per second, wall clock from the call to the written reports;
+2. grades the first ``--otter-n`` of them (default min(N, 6)) with otter-grader's ``otter run``,
+   one process per submission, sequentially (otter run is what a course without this grader
+   would script): submissions per second, and the ratio of the two rates. The scores of the two
+   graders are compared on those submissions;
+3. times grading one correct submission through the sandbox (``Grader.grade``: parse, fork a
+   sandbox, run its cells, every case through proxies) against running the same cases in-process
+   against the reference solutions (``run_question`` with the reference namespace): the
+   difference, in ms per submission, is the sandbox's overhead;
+4. samples ``/proc`` while step 1 runs: the peak memory of each worker's process tree (the worker,
+   its fork server and the sandboxes it forked), as the sum of proportional set sizes (PSS, which
+   counts copy-on-write pages shared with the fork server once), plus the peak RSS (VmHWM) of the
+   worker processes themselves and of the largest single process.
+
+The figures are printed next to their targets: overhead <= 20 ms per submission, throughput >=
+50x ``otter run`` on 2 cores, peak memory per worker <= 300 MB. ``main(argv)`` returns 0 (1 with
+``--check-targets`` when a target is missed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+TARGET_OVERHEAD_MS = 20.0
+TARGET_SPEEDUP = 50.0
+TARGET_WORKER_MB = 300.0
+CLASS_KINDS = ("correct", "partial", "mistake")
+
+
+# -- the class ---------------------------------------------------------------------------------
+
+
+def _load_generator():
+    spec = importlib.util.spec_from_file_location("_demo_generate", REPO / "examples" / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_class(hw: str, n: int, folder: Path) -> list[Path]:
+    """N notebooks cycled from the demo class's correct, partial and mistaken submissions."""
+    generator = _load_generator()
+    pool = [
+        s
+        for s in generator.build_class(hw, REPO)
+        if s.kind in CLASS_KINDS and s.suffix == ".ipynb" and s.data
+    ]
+    if not pool:
+        raise SystemExit(f"no usable submission of {hw} (student template missing?)")
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        sub = pool[i % len(pool)]
+        name = sub.student_id.split("_", 1)[1]
+        path = folder / f"b{i + 1:04d}_{name}.ipynb"
+        path.write_bytes(sub.data)
+        paths.append(path)
+    return paths
+
+
+def ensure_bundle(hw: str, build_dir: Path) -> Path:
+    from autograder.demo import ensure_bundle as build_if_needed
+
+    build_if_needed(hw, REPO, build_dir)
+    bundle = build_dir / hw
+    if not (bundle / f"{hw}-autograder.zip").is_file():
+        from autograder.build.core import build_assignment
+
+        with tempfile.TemporaryDirectory() as tmp:
+            build_assignment(hw, repo_root=REPO, out_dir=build_dir, template_dir=tmp)
+    return bundle
+
+
+# -- memory sampling ---------------------------------------------------------------------------
+
+
+def _read_ppid(pid: str) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    try:
+        return int(data.rsplit(b")", 1)[1].split()[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def _status_kb(pid: int, key: str) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return _status_kb(pid, "VmRSS")
+
+
+class TreeSampler(threading.Thread):
+    """Samples the process trees of this process's children (the grading workers)."""
+
+    def __init__(self, interval: float = 0.1):
+        super().__init__(daemon=True, name="memory-sampler")
+        self.interval = interval
+        self.root = os.getpid()
+        self.stop_event = threading.Event()
+        self.tree_pss_kb: dict[int, int] = {}  # worker pid -> peak sum of PSS over its tree
+        self.worker_hwm_kb: dict[int, int] = {}  # worker pid -> VmHWM of the worker itself
+        self.max_process_hwm_kb = 0
+        self.max_tree_size = 0
+        self.samples = 0
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            self.sample()
+            self.stop_event.wait(self.interval)
+        self.sample()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.join()
+
+    def sample(self) -> None:
+        children: dict[int, list[int]] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                ppid = _read_ppid(entry)
+                if ppid is not None:
+                    children.setdefault(ppid, []).append(int(entry))
+        for worker in children.get(self.root, []):
+            tree, todo = [], [worker]
+            while todo:
+                pid = todo.pop()
+                tree.append(pid)
+                todo.extend(children.get(pid, []))
+            total = sum(_pss_kb(pid) for pid in tree)
+            self.tree_pss_kb[worker] = max(self.tree_pss_kb.get(worker, 0), total)
+            self.worker_hwm_kb[worker] = max(
+                self.worker_hwm_kb.get(worker, 0), _status_kb(worker, "VmHWM")
+            )
+            self.max_tree_size = max(self.max_tree_size, len(tree))
+            for pid in tree:
+                self.max_process_hwm_kb = max(self.max_process_hwm_kb, _status_kb(pid, "VmHWM"))
+        self.samples += 1
+
+
+# -- the measurements --------------------------------------------------------------------------
+
+
+@dataclass
+class Figures:
+    assignment: str
+    n: int
+    workers: int
+    ours_seconds: float = 0.0
+    ours_rate: float = 0.0
+    ours_statuses: dict = field(default_factory=dict)
+    otter_n: int = 0
+    otter_seconds: float = 0.0
+    otter_rate: float = 0.0
+    otter_per_submission_s: list = field(default_factory=list)
+    speedup: float | None = None
+    scores_compared: int = 0
+    scores_agree: int = 0
+    score_disagreements: list = field(default_factory=list)
+    sandbox_ms: float = 0.0
+    inprocess_ms: float = 0.0
+    overhead_ms: float = 0.0
+    overhead_repeats: int = 0
+    worker_tree_peak_mb: float = 0.0
+    worker_process_peak_mb: float = 0.0
+    largest_process_peak_mb: float = 0.0
+    rusage_children_maxrss_mb: float = 0.0
+    memory_samples: int = 0
+
+
+def grade_ours(class_dir: Path, bundle: Path, out: Path, workers: int, figures: Figures) -> dict:
+    from autograder.grade import grade_class
+
+    sampler = TreeSampler()
+    sampler.start()
+    started = time.perf_counter()
+    try:
+        summary = grade_class(class_dir, bundle, out, workers=workers, progress=False)
+    finally:
+        elapsed = time.perf_counter() - started
+        sampler.stop()
+    figures.ours_seconds = elapsed
+    figures.ours_rate = figures.n / elapsed
+    figures.ours_statuses = dict(summary.by_status)
+    figures.worker_tree_peak_mb = max(sampler.tree_pss_kb.values(), default=0) / 1024
+    figures.worker_process_peak_mb = max(sampler.worker_hwm_kb.values(), default=0) / 1024
+    figures.largest_process_peak_mb = sampler.max_process_hwm_kb / 1024
+    figures.memory_samples = sampler.samples
+    # ru_maxrss of waited-for descendants, in KiB on Linux: the largest single process.
+    figures.rusage_children_maxrss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return dict(summary.totals)
+
+
+def _otter_command() -> list[str]:
+    exe = Path(sys.executable).with_name("otter")
+    if exe.is_file():
+        return [str(exe)]
+    found = shutil.which("otter")
+    return [found] if found else [sys.executable, "-m", "otter"]
+
+
+def grade_otter(paths: list[Path], zip_path: Path, work: Path, ours: dict, figures: Figures) -> None:
+    command = _otter_command()
+    total = 0.0
+    for path in paths:
+        out = work / path.stem
+        out.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        done = subprocess.run(
+            [*command, "run", "-a", str(zip_path), "-o", str(out), "--no-logo", str(path)],
+            cwd=path.parent,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        seconds = time.perf_counter() - started
+        total += seconds
+        figures.otter_per_submission_s.append(round(seconds, 3))
+        results = out / "results.json"
+        if done.returncode != 0 or not results.is_file():
+            figures.score_disagreements.append(f"{path.stem}: otter run failed ({done.returncode})")
+            continue
+        data = json.loads(results.read_text())
+        otter_score = sum(float(t.get("score") or 0.0) for t in data.get("tests", []))
+        if "score" in data and data["score"] is not None:
+            otter_score = float(data["score"])
+        figures.scores_compared += 1
+        if abs(otter_score - ours.get(path.stem, -1.0)) < 1e-6:
+            figures.scores_agree += 1
+        else:
+            figures.score_disagreements.append(
+                f"{path.stem}: ours {ours.get(path.stem)}, otter {otter_score:g}"
+            )
+    figures.otter_n = len(paths)
+    figures.otter_seconds = total
+    figures.otter_rate = len(paths) / total if total else 0.0
+    if figures.otter_rate:
+        figures.speedup = figures.ours_rate / figures.otter_rate
+
+
+def measure_overhead(hw: str, bundle: Path, notebook: Path, repeats: int, figures: Figures) -> None:
+    """Median time of grading one correct submission via the sandbox vs in-process."""
+    from autograder.build.expected import reference_namespace
+    from autograder.build.sources import assignment_source, load_solutions
+    from autograder.grade.inputs import discover
+    from autograder.grade.worker import Grader
+    from autograder.runner import run_question
+    from autograder.testfiles import load_questions
+
+    with tempfile.TemporaryDirectory(prefix="bench-one-") as tmp:
+        one = Path(tmp) / notebook.name
+        shutil.copyfile(notebook, one)
+        (ref,) = discover(tmp, hw).submissions
+        task = ref.to_task()
+        grader = Grader(bundle)
+        try:
+            result = grader.grade(task)  # warm-up (imports, first fork)
+            if result["score"] != result["max_score"]:
+                raise SystemExit(
+                    f"the correct submission scored {result['score']}/{result['max_score']} "
+                    f"via the sandbox ({result['status']}: {result.get('message', '')[:300]})"
+                )
+            sandbox_times = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                grader.grade(task)
+                sandbox_times.append(time.perf_counter() - started)
+        finally:
+            grader.close()
+    questions = load_questions(bundle / "tests")
+    namespace = reference_namespace(load_solutions(assignment_source(hw, repo_root=REPO)))
+    for question in questions:  # warm-up
+        run_question(question, namespace)
+    inprocess_times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        results = [run_question(question, namespace) for question in questions]
+        inprocess_times.append(time.perf_counter() - started)
+    if not all(r.score == r.max_score for r in results):
+        raise SystemExit("the reference does not score full marks in-process")
+    figures.sandbox_ms = statistics.median(sandbox_times) * 1000
+    figures.inprocess_ms = statistics.median(inprocess_times) * 1000
+    figures.overhead_ms = figures.sandbox_ms - figures.inprocess_ms
+    figures.overhead_repeats = repeats
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+def _mark(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("met" if ok else "MISSED")
+
+
+def report(f: Figures) -> list[tuple[str, bool | None]]:
+    print(f"\nbenchmark: {f.assignment}, {f.n} submissions, {f.workers} workers, {os.cpu_count()} cores")
+    print(f"  this grader   : {f.ours_rate:8.2f} submissions/s  ({f.n} in {f.ours_seconds:.2f} s; "
+          f"{', '.join(f'{k} {v}' for k, v in sorted(f.ours_statuses.items()))})")
+    if f.otter_n:
+        per = statistics.mean(f.otter_per_submission_s)
+        print(f"  otter run     : {f.otter_rate:8.3f} submissions/s  ({f.otter_n} sequential runs, "
+              f"{per:.2f} s each)")
+        print(f"  scores agree  : {f.scores_agree}/{f.scores_compared} submissions graded by both")
+        for line in f.score_disagreements:
+            print(f"    {line}")
+    else:
+        print("  otter run     : skipped (--otter-n 0)")
+    checks: list[tuple[str, bool | None]] = []
+    speedup_ok = None if f.speedup is None else f.speedup >= TARGET_SPEEDUP
+    checks.append(("throughput", speedup_ok))
+    speedup = "n/a" if f.speedup is None else f"{f.speedup:.1f}x"
+    print(f"  throughput ratio (ours / otter run): {speedup:>8}   target >= {TARGET_SPEEDUP:g}x   "
+          f"[{_mark(speedup_ok)}]")
+    overhead_ok = f.overhead_ms <= TARGET_OVERHEAD_MS
+    checks.append(("overhead", overhead_ok))
+    print(f"  sandbox overhead per submission: {f.overhead_ms:8.1f} ms   target <= "
+          f"{TARGET_OVERHEAD_MS:g} ms   [{_mark(overhead_ok)}]")
+    print(f"    (one correct submission, median of {f.overhead_repeats}: {f.sandbox_ms:.1f} ms via "
+          f"the sandbox, {f.inprocess_ms:.1f} ms in-process against the reference)")
+    memory_ok = f.worker_tree_peak_mb <= TARGET_WORKER_MB
+    checks.append(("memory", memory_ok))
+    print(f"  peak memory per worker (PSS of worker + fork server + sandboxes): "
+          f"{f.worker_tree_peak_mb:6.1f} MB   target <= {TARGET_WORKER_MB:g} MB   [{_mark(memory_ok)}]")
+    print(f"    worker process VmHWM {f.worker_process_peak_mb:.1f} MB; largest single process "
+          f"VmHWM {f.largest_process_peak_mb:.1f} MB; RUSAGE_CHILDREN ru_maxrss "
+          f"{f.rusage_children_maxrss_mb:.1f} MB; {f.memory_samples} samples")
+    return checks
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Benchmark the grader against otter run.")
+    parser.add_argument("--assignment", "-a", default="hw1_linear_regression")
+    parser.add_argument("--n", type=int, default=40, help="submissions in the class (default 40)")
+    parser.add_argument("--otter-n", type=int, default=None,
+                        help="submissions graded with otter run (default min(N, 6); 0 skips)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=10, help="repeats of the overhead timing")
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="keep the class and outputs here (default: a temporary folder)")
+    parser.add_argument("--build-dir", type=Path, default=REPO / "build",
+                        help="where the bundle is (built there when missing or stale)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--check-targets", action="store_true",
+                        help="exit 1 when a target is missed")
+    args = parser.parse_args(argv)
+    if args.n < 1:
+        parser.error("--n must be at least 1")
+    otter_n = min(args.n, 6) if args.otter_n is None else max(0, min(args.otter_n, args.n))
+
+    hw = args.assignment
+    bundle = ensure_bundle(hw, args.build_dir)
+    figures = Figures(assignment=hw, n=args.n, workers=args.workers)
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
+        work = args.work_dir or Path(tmp)
+        if work.exists() and args.work_dir:
+            shutil.rmtree(work / "class", ignore_errors=True)
+            shutil.rmtree(work / "ours", ignore_errors=True)
+            shutil.rmtree(work / "otter", ignore_errors=True)
+        paths = write_class(hw, args.n, work / "class")
+        print(f"grading {args.n} submissions of {hw} with {args.workers} workers ...", flush=True)
+        ours = grade_ours(work / "class", bundle, work / "ours", args.workers, figures)
+        if otter_n:
+            print(f"grading {otter_n} of them with otter run, one after another ...", flush=True)
+            grade_otter(paths[:otter_n], bundle / f"{hw}-autograder.zip", work / "otter", ours, figures)
+        print(f"timing the sandbox's overhead ({args.repeats} repeats) ...", flush=True)
+        measure_overhead(hw, bundle, paths[0], args.repeats, figures)
+    checks = report(figures)
+    if args.json:
+        args.json.write_text(json.dumps(asdict(figures), indent=1) + "\n")
+    missed = [name for name, ok in checks if ok is False]
+    return 1 if args.check_targets and missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

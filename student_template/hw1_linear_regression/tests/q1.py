@@ -1,0 +1,54 @@
+from otter.test_files import test_case
+
+OK_FORMAT = False
+
+name = "q1"
+points = 2
+
+DESIGN_HINT = (
+    "the columns of X keep their original order (x_1 first) and the column of ones comes LAST "
+    "in the lecture's design matrix: X_D = [X, 1]"
+)
+POLY_HINT = (
+    "the columns go from the highest power down: x**m, x**(m-1), ..., x, 1 "
+    "(m+1 columns; the last one is the constant x**0 = 1)"
+)
+
+
+def _float64(value, name, hint):
+    """After the values matched: the result must be a float64 NumPy array."""
+    import numpy as np
+
+    dtype = getattr(value, "dtype", None)
+    assert isinstance(value, np.ndarray) and dtype == np.float64, (
+        f"{name}: the values are right but the result is a {type(value).__name__} of dtype "
+        f"{dtype}; return a float64 NumPy array\nhint: {hint}"
+    )
+
+
+@test_case(points=1, hidden=False)
+def test_design_matrix(design_matrix):
+    import numpy as np
+
+    from autograder.checks import Reference, assert_close, assert_no_mutation
+
+    ref = Reference("q1")
+    X = np.random.default_rng(0).normal(size=(5, 3))
+    got = assert_no_mutation(design_matrix, X, name="design_matrix")
+    assert_close(got, ref.call("design_5x3", "design_matrix", X), rtol=0, atol=0,
+                 name="design_matrix(X) for X of shape (5, 3)", hint=DESIGN_HINT)
+    _float64(got, "design_matrix(X)", DESIGN_HINT)
+
+
+@test_case(points=1, hidden=False)
+def test_polynomial_design_matrix(polynomial_design_matrix):
+    import numpy as np
+
+    from autograder.checks import Reference, assert_close, assert_no_mutation
+
+    ref = Reference("q1")
+    x = np.array([-1.5, -0.5, 0.0, 0.5, 2.0, 3.0])
+    got = assert_no_mutation(polynomial_design_matrix, x, 3, name="polynomial_design_matrix")
+    assert_close(got, ref.call("poly_m3", "polynomial_design_matrix", x, 3), rtol=1e-14,
+                 atol=0, name="polynomial_design_matrix(x, 3)", hint=POLY_HINT)
+    _float64(got, "polynomial_design_matrix(x, 3)", POLY_HINT)

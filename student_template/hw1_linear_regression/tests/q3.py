@@ -1,0 +1,86 @@
+from otter.test_files import test_case
+
+OK_FORMAT = False
+
+name = "q3"
+points = 3
+
+LOSS_HINT = (
+    "the lecture's loss is the SUM of squared residuals (Y - X_D theta)^T (Y - X_D theta): "
+    "no mean (1/n) and no 1/2 in front; for a 2-D Y sum over all entries; return one number"
+)
+GRAD_HINT = (
+    "the gradient of the SUM of squared residuals is -2 X_D^T Y + 2 X_D^T X_D theta "
+    "= 2 X_D^T (X_D theta - Y): keep the factor 2, no 1/n, and mind the sign "
+    "(it points uphill, away from the fit); same shape as theta"
+)
+
+
+def _problem(seed, n, p, k=None):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    X_D = np.concatenate([rng.normal(size=(n, p - 1)), np.ones((n, 1))], axis=1)
+    shape = (p,) if k is None else (p, k)
+    Y = rng.normal(size=(n,) if k is None else (n, k))
+    theta = rng.normal(size=shape)
+    return X_D, Y, theta
+
+
+def _loss(X_D, Y):
+    """The contract's loss as a function of theta, written independently of the submission."""
+    import numpy as np
+
+    def loss(theta):
+        r = Y - X_D @ np.asarray(theta, dtype=np.float64)
+        return float(np.sum(r * r))
+
+    return loss
+
+
+def _float64(value, shape, name, hint):
+    import numpy as np
+
+    dtype = getattr(value, "dtype", None)
+    assert isinstance(value, np.ndarray) and dtype == np.float64 and value.shape == shape, (
+        f"{name}: expected a float64 array of shape {shape}, got a {type(value).__name__} of "
+        f"dtype {dtype} and shape {getattr(value, 'shape', None)}\nhint: {hint}"
+    )
+
+
+@test_case(points=1, hidden=False)
+def test_squared_error(squared_error):
+    from autograder.checks import Reference, assert_close, assert_no_mutation
+
+    ref = Reference("q3")
+    X_D, Y, theta = _problem(0, n=8, p=3)
+    got = assert_no_mutation(squared_error, X_D, Y, theta, name="squared_error")
+    assert_close(got, ref.call("loss_8x3", "squared_error", X_D, Y, theta), rtol=1e-12,
+                 atol=0, name="squared_error(X_D, Y, theta)", hint=LOSS_HINT)
+    # independent: the contract's formula
+    assert_close(got, _loss(X_D, Y)(theta), rtol=1e-12, atol=0,
+                 name="squared_error(X_D, Y, theta) vs (Y - X_D theta)^T (Y - X_D theta)",
+                 hint=LOSS_HINT)
+
+
+@test_case(points=1, hidden=False)
+def test_squared_error_grad(squared_error_grad):
+    from autograder.checks import Reference, assert_close, assert_no_mutation
+
+    ref = Reference("q3")
+    X_D, Y, theta = _problem(1, n=8, p=3)
+    got = assert_no_mutation(squared_error_grad, X_D, Y, theta, name="squared_error_grad")
+    assert_close(got, ref.call("grad_8x3", "squared_error_grad", X_D, Y, theta), rtol=1e-10,
+                 atol=1e-12, name="squared_error_grad(X_D, Y, theta)", hint=GRAD_HINT)
+    _float64(got, theta.shape, "squared_error_grad(X_D, Y, theta)", GRAD_HINT)
+
+
+@test_case(points=1, hidden=False)
+def test_grad_matches_finite_differences(squared_error_grad):
+    from autograder.checks import assert_gradient
+
+    X_D, Y, theta = _problem(2, n=10, p=4)
+    assert_gradient(_loss(X_D, Y), squared_error_grad(X_D, Y, theta), theta, h=1e-5,
+                    rtol=1e-6, atol=1e-8,
+                    name="squared_error_grad vs central differences of the squared error",
+                    hint=GRAD_HINT)

@@ -1,0 +1,89 @@
+from otter.test_files import test_case
+
+OK_FORMAT = False
+
+name = "q4"
+points = 3
+
+GD_HINT = (
+    "theta_{t+1} = theta_t - lr * grad_fn(theta_t): step AGAINST the gradient, call grad_fn at "
+    "the current iterate, and return every iterate, theta0 first: shape (steps+1, *theta0.shape); "
+    "store a fresh array per step (an in-place theta -= ... appended to a list leaves every row "
+    "equal to the last iterate)"
+)
+CONVERGE_HINT = (
+    "with a small enough learning rate, gradient descent on the squared error must reach the "
+    "normal-equation optimum; check the sign of the step (theta - lr * grad) and that each step "
+    "uses the gradient at the newest iterate"
+)
+
+
+def _lecture_grad(x):
+    """Gradient of the calculus lecture's f(x1, x2) = x1^2/2 + x2^2 + 2 x1 + x2 + c."""
+    import numpy as np
+
+    x = np.asarray(x, dtype=np.float64)
+    return np.array([x[0] + 2.0, 2.0 * x[1] + 1.0])
+
+
+def _least_squares(seed, n, p, k=None):
+    """(grad_fn, lr, theta_star, theta0) for the squared error of a well-conditioned problem.
+
+    The singular values of X lie in [1, 1.5], so the Hessian 2 X^T X has condition number
+    2.25 and gradient descent with lr = 2 / (L + mu) contracts the error by 0.39 per step.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    U = np.linalg.qr(rng.normal(size=(n, p)))[0]
+    V = np.linalg.qr(rng.normal(size=(p, p)))[0]
+    X = U @ np.diag(np.linspace(1.0, 1.5, p)) @ V.T
+    Y = rng.normal(size=(n,) if k is None else (n, k))
+
+    def grad_fn(theta):
+        return 2.0 * X.T @ (X @ np.asarray(theta, dtype=np.float64) - Y)
+
+    eig = np.linalg.eigvalsh(2.0 * X.T @ X)
+    theta_star = np.linalg.lstsq(X, Y, rcond=None)[0]
+    theta0 = rng.normal(size=theta_star.shape)
+    return grad_fn, 2.0 / (eig.max() + eig.min()), theta_star, theta0
+
+
+def _check_trajectory(got, expected, name, k=None):
+    """The first k steps (all by default) match the reference trajectory."""
+    from autograder.checks import assert_trajectory_close
+
+    assert_trajectory_close(got, expected, k=k, rtol=1e-10, atol=1e-12, name=name, hint=GD_HINT)
+
+
+@test_case(points=2, hidden=False)
+def test_lecture_example_trajectory(gradient_descent):
+    import numpy as np
+
+    from autograder.checks import Reference, assert_no_mutation
+
+    ref = Reference("q4")
+    theta0 = np.zeros(2)
+    got = assert_no_mutation(gradient_descent, _lecture_grad, theta0, 0.25, 6,
+                             name="gradient_descent")
+    expected = ref.call("lecture_lr025", "gradient_descent", _lecture_grad, theta0, 0.25, 6)
+    _check_trajectory(got, expected,
+                      "gradient_descent(grad_fn, theta0=[0, 0], lr=0.25, steps=6): the iterates")
+
+
+@test_case(points=1, hidden=False)
+def test_converges_to_normal_equation(gradient_descent):
+    import numpy as np
+
+    from autograder.checks import assert_close
+
+    grad_fn, lr, theta_star, theta0 = _least_squares(0, n=30, p=3)
+    path = gradient_descent(grad_fn, theta0, lr, 30)
+    assert isinstance(path, np.ndarray) and path.shape == (31, 3), (
+        f"gradient_descent(..., steps=30) for theta0 of shape (3,) must return an array of shape "
+        f"(31, 3), got {type(path).__name__} of shape {getattr(path, 'shape', None)}\n"
+        f"hint: {GD_HINT}"
+    )
+    assert_close(path[-1], theta_star, rtol=1e-6, atol=1e-8,
+                 name="the last iterate after 30 steps vs the least-squares optimum",
+                 hint=CONVERGE_HINT)

@@ -1,0 +1,42 @@
+"""Shared fixtures: builds of the assignments into a session temporary folder, made once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from autograder.build import build_assignment
+from autograder.build.sources import PROJECT_ROOT
+
+DEMO_ROOT = Path(__file__).parent / "fixtures" / "build_demo"
+DEMO_SOLUTIONS = DEMO_ROOT / "solutions_hw0_demo.py"
+DEMO_HW = "hw0_demo"
+
+
+def build_kwargs(hw: str) -> dict:
+    """Where an assignment's sources live (the demo fixture brings its own reference module)."""
+    if hw == DEMO_HW:
+        return {"repo_root": DEMO_ROOT, "solutions_path": DEMO_SOLUTIONS}
+    return {"repo_root": PROJECT_ROOT}
+
+
+@pytest.fixture(scope="session")
+def fresh_build(tmp_path_factory):
+    """``fresh_build(hw)``: a full build (template, bundle, otter zip) in a temporary folder."""
+    root = tmp_path_factory.mktemp("fresh-build")
+    cache: dict[str, object] = {}
+
+    def get(hw: str):
+        if hw not in cache:
+            try:
+                cache[hw] = build_assignment(
+                    hw, out_dir=root / "build", template_dir=root / "template", **build_kwargs(hw)
+                )
+            except Exception as error:  # remembered, so every test of hw reports the same cause
+                cache[hw] = error
+        if isinstance(cache[hw], Exception):
+            raise cache[hw]
+        return cache[hw]
+
+    return get

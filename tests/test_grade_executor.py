@@ -1,0 +1,58 @@
+"""The local executor: results, parallel workers, worker death and hangs become task errors."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from autograder.grade.executor import LocalProcessExecutor, WorkerDied, WorkerStartError
+from tests.fixtures.grade_helpers import sandbox_processes
+
+FAKE = {"factory": "tests.fixtures.fake_grader:make", "bundle_dir": "unused"}
+
+
+def _task(sid, path=""):
+    return {"id": sid, "content_hash": "h-" + sid, "path": path, "kind": "script", "file": ""}
+
+
+def _workers_alive():
+    return sandbox_processes(f"AUTOGRADER_WORKER_PARENT={os.getpid()}\0")
+
+
+def test_results_come_back_from_two_workers(tmp_path):
+    with LocalProcessExecutor(FAKE, workers=2, log_dir=tmp_path) as ex:
+        futures = [ex.submit(_task(f"slow{i}")) for i in range(8)]
+        results = [f.result(timeout=60) for f in futures]
+    assert [r["id"] for r in results] == [f"slow{i}" for i in range(8)]
+    assert [r["content_hash"] for r in results] == [f"h-slow{i}" for i in range(8)]
+    assert len({r["worker_pid"] for r in results}) == 2
+    assert ex.protections_message == "fake grader: no sandbox"
+    assert _workers_alive() == []
+
+
+def test_dead_and_hung_workers_fail_only_their_task(tmp_path):
+    flaky = tmp_path / "flaky.marker"
+    with LocalProcessExecutor(FAKE, workers=2, task_timeout=2.0, retries=1, log_dir=tmp_path) as ex:
+        crash = ex.submit(_task("crash"))
+        hang = ex.submit(_task("hang"))
+        flaky_f = ex.submit(_task("flaky", str(flaky)))
+        normal = [ex.submit(_task(f"ok{i}")) for i in range(4)]
+        with pytest.raises(WorkerDied, match="exit code"):
+            crash.result(timeout=60)
+        with pytest.raises(WorkerDied, match="longer than"):
+            hang.result(timeout=60)
+        assert flaky_f.result(timeout=60)["id"] == "flaky"  # retried once on a fresh worker
+        assert [f.result(timeout=60)["id"] for f in normal] == [f"ok{i}" for i in range(4)]
+    assert _workers_alive() == []
+
+
+def test_workers_that_cannot_start_fail_every_task(tmp_path):
+    ex = LocalProcessExecutor({**FAKE, "fail_start": True}, workers=1, log_dir=tmp_path)
+    try:
+        future = ex.submit(_task("a"))
+        with pytest.raises(WorkerStartError, match="cannot start on purpose"):
+            future.result(timeout=60)
+    finally:
+        ex.shutdown()
+    assert _workers_alive() == []

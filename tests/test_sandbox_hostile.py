@@ -1,0 +1,425 @@
+"""Sandbox against hostile submissions: each case checks the outcome, that the grader and the
+fork server are fine afterwards, and that no process of the submission survives close()."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import time
+
+import numpy as np
+import pytest
+
+from autograder.sandbox import (
+    CallTimeout,
+    ForkServer,
+    Limits,
+    ProtocolError,
+    SandboxDied,
+    StudentError,
+)
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.geteuid() == 0
+LIMITS = Limits(run_wall_s=4, run_cpu_s=2, call_wall_s=2, call_cpu_s=1.5, memory_mb=512,
+                nproc=16, fsize_mb=1, nfiles=32, output_bytes=64 << 10)
+
+
+@pytest.fixture(scope="module")
+def server():
+    with ForkServer(LIMITS) as fs:
+        yield fs
+
+
+@pytest.fixture(scope="module")
+def loose_server():
+    """seccomp and Landlock off, to exercise the other layers (uid, cgroups, netns, rlimits)."""
+    with ForkServer(LIMITS, seccomp=False, landlock=False) as fs:
+        yield fs
+
+
+def _processes_of(uid, sid) -> list[str]:
+    found = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/status") as f:
+                status = f.read()
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ruid = int(status.split("\nUid:")[1].split()[0])
+        if (uid is not None and ruid == uid) or (sid is not None and int(stat[3]) == sid):
+            found.append(f"{d} state={stat[0]} uid={ruid} sid={stat[3]}")
+    return found
+
+
+def assert_clean(server, sub):
+    """No process of the slot uid or the child's session, cgroups and workdir gone,
+    fork server alive and still serving."""
+    assert _processes_of(sub.uid, sub.pid) == []
+    for cg in sub.cgroups:
+        assert not os.path.exists(cg)
+    assert not os.path.exists(sub.workdir)
+    os.kill(server.zygote_pid, 0)
+    with server.spawn(["def ok():\n    return 1"]) as s:
+        assert s.proxy("ok")() == 1
+
+
+def run(server, cells, limits=None):
+    sub = server.spawn(cells if isinstance(cells, list) else [cells], limits=limits)
+    return sub
+
+
+# ----------------------------------------------------------------------------- time
+
+
+def test_infinite_loop_at_top_level(server):
+    with run(server, ["x = 1", "while True:\n    pass", "y = 2"]) as sub:
+        assert sub.status == "timeout"
+        assert [c.index for c in sub.cells] == [0]
+        with pytest.raises(SandboxDied):
+            sub.proxy("x")
+    assert_clean(server, sub)
+
+
+def test_sleep_at_top_level_hits_the_wall_clock(server):
+    with run(server, ["import time\ntime.sleep(3600)"]) as sub:
+        assert sub.status == "timeout"
+        assert "wall-clock" in sub.reason
+    assert_clean(server, sub)
+
+
+@pytest.mark.parametrize("body", ["while True:\n        pass", "import time\n    time.sleep(3600)"])
+def test_infinite_loop_inside_a_call(server, body):
+    with run(server, f"def f():\n    {body}\ndef g():\n    return 2") as sub:
+        assert sub.status == "ok"
+        with pytest.raises(CallTimeout):
+            sub.proxy("f")()
+        with pytest.raises(SandboxDied):
+            sub.proxy("g")()
+    assert_clean(server, sub)
+
+
+def test_cpu_limit_per_call(server):
+    limits = Limits(run_wall_s=10, call_wall_s=60, call_cpu_s=1, memory_mb=512)
+    with run(server, ["def spin():\n    while True:\n        pass"], limits=limits) as sub:
+        with pytest.raises(CallTimeout, match="CPU"):
+            sub.proxy("spin")()
+        assert sub.status == "timeout"
+    assert_clean(server, sub)
+
+
+def test_thread_swarm_is_bounded(server):
+    cell = ("import threading, time\nts = []\ntry:\n    for i in range(200):\n"
+            "        t = threading.Thread(target=time.sleep, args=(3600,), daemon=True)\n"
+            "        t.start()\n        ts.append(t)\nexcept RuntimeError as e:\n    err = str(e)\n"
+            "n = len(ts)\ndef count():\n    return n")
+    with run(server, [cell]) as sub:
+        if server.protections["rlimit_nproc"] or server.protections["cgroup_pids"]:
+            assert sub.proxy("count")() < LIMITS.nproc
+    assert_clean(server, sub)
+
+
+# ----------------------------------------------------------------------------- memory
+
+
+@pytest.mark.parametrize("bomb", ["b = bytearray(10**11)", "import numpy as np\na = np.ones(10**11)",
+                                  "xs = []\nwhile True:\n    xs.append(bytearray(50 * 2**20))"])
+def test_memory_bombs(server, bomb):
+    with run(server, [bomb, "after = 1"]) as sub:
+        assert sub.cells[0].error.startswith("MemoryError") or \
+            "Unable to allocate" in sub.cells[0].error
+        assert sub.cells[1].ok
+        assert sub.status == "memory"
+    assert_clean(server, sub)
+
+
+def test_memory_bomb_inside_a_call(server):
+    with run(server, "import numpy as np\ndef f():\n    return np.ones(10**11)") as sub:
+        with pytest.raises(StudentError, match="Unable to allocate|MemoryError"):
+            sub.proxy("f")()
+        assert sub.alive
+    assert_clean(server, sub)
+
+
+# ----------------------------------------------------------------------------- processes
+
+
+def test_fork_is_refused_under_seccomp(server):
+    if not server.protections["seccomp"]:
+        pytest.skip("seccomp not available")
+    cell = "import os, subprocess\ntry:\n    os.fork()\nexcept OSError as e:\n    err = str(e)\n"
+    with run(server, [cell, "subprocess.run(['/bin/true'])"]) as sub:
+        assert sub.cells[0].ok
+        assert not sub.cells[1].ok and "PermissionError" in sub.cells[1].error
+    assert_clean(server, sub)
+
+
+FORK_SWARM = """
+import os, time
+pids = []
+for i in range(200):
+    try:
+        pid = os.fork()
+    except OSError as e:
+        print("fork failed:", e)
+        break
+    if pid == 0:
+        time.sleep(3600)
+        os._exit(0)
+    pids.append(pid)
+print("forked", len(pids))
+"""
+
+
+def test_fork_swarm_is_bounded_and_killed(loose_server):
+    with run(loose_server, [FORK_SWARM]) as sub:
+        assert sub.status == "ok", sub.output
+        forked = int(re.search(r"forked (\d+)", sub.output).group(1))
+        if loose_server.protections["rlimit_nproc"] or loose_server.protections["cgroup_pids"]:
+            assert forked < LIMITS.nproc
+            assert "fork failed" in sub.output
+    assert_clean(loose_server, sub)
+
+
+def test_fork_bomb_times_out_and_everything_dies(loose_server):
+    bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass"
+    with run(loose_server, [bomb]) as sub:
+        assert sub.status == "timeout"
+    assert_clean(loose_server, sub)
+
+
+DAEMON = """
+import os, time
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.write(w, str(os.getpid()).encode())
+        os.close(w)
+        time.sleep(3600)
+    os._exit(0)
+os.waitpid(pid, 0)
+daemon = int(os.read(r, 100))
+print("daemon", daemon)
+"""
+
+
+def test_setsid_daemon_is_killed_on_close(loose_server):
+    with run(loose_server, [DAEMON]) as sub:
+        assert sub.status == "ok", sub.output
+        daemon = int(re.search(r"daemon (\d+)", sub.output).group(1))
+        assert os.path.exists(f"/proc/{daemon}")
+        with open(f"/proc/{daemon}/stat") as f:
+            assert int(f.read().rsplit(")", 1)[1].split()[3]) != sub.pid  # left the session
+    assert not os.path.exists(f"/proc/{daemon}")
+    assert_clean(loose_server, sub)
+
+
+# ----------------------------------------------------------------------------- exits and signals
+
+
+def test_exits_inside_cells_and_calls(server):
+    with run(server, ["import sys, os\nsys.exit(2)", "def f():\n    sys.exit(5)",
+                      "def g():\n    os._exit(9)"]) as sub:
+        assert sub.status == "ok" and sub.cells[0].error.startswith("SystemExit")
+        with pytest.raises(StudentError, match="SystemExit: 5"):
+            sub.proxy("f")()
+        with pytest.raises(SandboxDied, match="code 9"):
+            sub.proxy("g")()
+    assert_clean(server, sub)
+    with run(server, ["import os\nos._exit(4)", "never = 1"]) as sub:
+        assert sub.status == "died" and "code 4" in sub.reason
+        assert sub.cells == []
+    assert_clean(server, sub)
+
+
+@pytest.mark.parametrize("srv", ["server", "loose_server"])
+def test_signals_cannot_reach_the_grader(request, srv):
+    server = request.getfixturevalue(srv)
+    me = os.getpid()
+    cells = [f"import os, signal\ntry:\n    os.kill({me}, signal.SIGKILL)\nexcept OSError as e:\n    e1 = e",
+             "try:\n    os.kill(os.getppid(), signal.SIGKILL)\nexcept OSError as e:\n    e2 = e",
+             f"try:\n    os.killpg(os.getpgid({me}), signal.SIGKILL)\nexcept OSError as e:\n    e3 = e",
+             "try:\n    os.kill(-1, signal.SIGKILL)\nexcept OSError as e:\n    e4 = e",
+             "print('still here')"]
+    with run(server, cells) as sub:
+        if ROOT:
+            assert {"e1", "e2", "e3"} <= sub.names()
+        # kill(-1) either failed (seccomp) or killed only the sandbox's own uid, itself included
+        assert sub.status in ("ok", "died")
+    assert_clean(server, sub)
+
+
+# ----------------------------------------------------------------------------- output and files
+
+
+def test_output_flood_is_capped_and_stopped(server):
+    with run(server, ["while True:\n    print('x' * 1000)"]) as sub:
+        assert sub.status in ("output", "timeout")
+        assert len(sub.output) < LIMITS.output_bytes + 200
+        assert "output truncated" in sub.output
+    assert_clean(server, sub)
+
+
+def test_moderate_output_is_truncated_but_the_run_goes_on(server):
+    with run(server, ["print('y' * 200_000)", "z = 1"]) as sub:
+        assert sub.status == "ok" and sub.cells[1].ok
+        assert "output truncated" in sub.output
+    assert_clean(server, sub)
+
+
+def test_file_size_and_count_limits(server):
+    cells = ["with open('big', 'wb') as f:\n    f.write(b'x' * (2 << 20))",
+             "fs = [open(f'f{i}', 'w') for i in range(100)]",
+             "import os\nhere = os.getcwd()"]
+    with run(server, cells) as sub:
+        assert "File too large" in sub.cells[0].error
+        assert "Too many open files" in sub.cells[1].error
+        assert sub.cells[2].ok
+    assert_clean(server, sub)
+
+
+def test_files_outside_the_sandbox_are_unreadable(server):
+    cells = [f"open({os.path.join(REPO, 'solutions', '__init__.py')!r}).read()",
+             "import os\nos.listdir('/root')",
+             f"open({os.path.join(REPO, 'pyproject.toml')!r}).read()",
+             "open('/etc/shadow').read()",
+             f"open({os.path.join(REPO, 'evil.txt')!r}, 'w')",
+             "open('mine.txt', 'w').write('ok')"]
+    with run(server, cells) as sub:
+        if server.protections["file_isolation"]:
+            for c in sub.cells[:5]:
+                assert not c.ok and ("PermissionError" in c.error or "FileNotFound" in c.error), c
+            assert sub.cells[5].ok
+    assert not os.path.exists(os.path.join(REPO, "evil.txt"))
+    assert_clean(server, sub)
+
+
+@pytest.mark.parametrize("srv", ["server", "loose_server"])
+def test_network_is_unreachable(request, srv):
+    server = request.getfixturevalue(srv)
+    if not server.protections["netns"] and not server.protections["seccomp"]:
+        pytest.skip("no network isolation on this machine")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    try:
+        cell = (f"import socket\ns = socket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
+                "s.sendall(b'hello')")
+        with run(server, [cell]) as sub:
+            assert not sub.cells[0].ok
+            assert "OSError" in sub.cells[0].error or "PermissionError" in sub.cells[0].error \
+                or "Network is unreachable" in sub.cells[0].error
+        listener.settimeout(0.2)
+        with pytest.raises(OSError):
+            listener.accept()
+    finally:
+        listener.close()
+    assert_clean(server, sub)
+
+
+# ----------------------------------------------------------------------------- data attacks
+
+EVIL = """
+import numpy as np, os
+MARKER = {marker!r}
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("touch " + MARKER,))
+
+class Liar(np.ndarray):
+    def __eq__(self, other):
+        return np.ones(np.shape(other), dtype=bool)
+    def __array_finalize__(self, obj):
+        pass
+
+def reduce_obj():
+    return Evil()
+
+def liar():
+    return np.zeros(3).view(Liar)
+
+def obj_array():
+    return np.array([Evil()], dtype=object)
+
+def huge():
+    return np.broadcast_to(np.float64(1.0), (10**9,))
+
+def forged_frame():
+    # write a message claiming a 1 TB array straight to the protocol socket
+    import json, struct
+    raw = json.dumps({{"op": "return", "value": {{"a": 0}}, "mutations": []}}).encode()
+    os.write(3, struct.pack("<4sII", b"SBX1", len(raw), 1) + raw + struct.pack("<Q", 2**40))
+    return 1
+
+def forged_pickle():
+    import io, json, struct
+    buf = io.BytesIO()
+    np.save(buf, np.array([Evil()], dtype=object), allow_pickle=True)
+    payload = buf.getvalue()
+    raw = json.dumps({{"op": "return", "value": {{"a": 0}}, "mutations": []}}).encode()
+    os.write(3, struct.pack("<4sII", b"SBX1", len(raw), 1) + raw
+             + struct.pack("<Q", len(payload)) + payload)
+    return 1
+"""
+
+
+def test_hostile_return_values(server, tmp_path):
+    marker = str(tmp_path / "pwned")
+    with run(server, [EVIL.format(marker=marker)]) as sub:
+        assert sub.cells[0].ok, sub.cells
+        with pytest.raises(ProtocolError, match="Evil"):
+            sub.proxy("reduce_obj")()
+        got = sub.proxy("liar")()
+        assert type(got) is np.ndarray and not np.array_equal(got, np.ones(3))
+        with pytest.raises(ProtocolError, match="dtype object"):
+            sub.proxy("obj_array")()
+        with pytest.raises(ProtocolError):
+            sub.proxy("huge")()
+        with pytest.raises(ProtocolError, match="too large"):
+            sub.proxy("forged_frame")()
+        with pytest.raises(SandboxDied):  # killed after a malformed message
+            sub.proxy("liar")()
+    assert_clean(server, sub)
+    with run(server, [EVIL.format(marker=marker)]) as sub:
+        with pytest.raises(ProtocolError, match="not allowed"):
+            sub.proxy("forged_pickle")()
+    assert not os.path.exists(marker)
+    assert_clean(server, sub)
+
+
+def test_patched_builtins_and_numpy_stay_in_the_child(server):
+    cells = ["import builtins, numpy as np\nbuiltins.abs = lambda x: 42\n"
+             "np.array_equal = lambda *a, **k: True\nnp.allclose = lambda *a, **k: True\n"
+             "np.testing.assert_allclose = lambda *a, **k: None",
+             "def f(x):\n    return x * 2"]
+    with run(server, cells) as sub:
+        got = sub.proxy("f")(np.arange(3.0))
+        assert abs(-2) == 2
+        with pytest.raises(AssertionError):
+            np.testing.assert_allclose(got, np.zeros(3))
+        assert not np.array_equal(got, np.zeros(3))
+        assert not np.allclose(got, np.zeros(3))
+    assert_clean(server, sub)
+
+
+def test_closing_twice_and_after_the_server_stops():
+    fs = ForkServer(LIMITS).start()
+    sub = fs.spawn(["import time\ndef f():\n    return 1"])
+    zygote = fs.zygote_pid
+    fs.close()  # closes the open submission too
+    assert not sub.alive
+    sub.close()
+    assert _processes_of(sub.uid, sub.pid) == []
+    time.sleep(0.05)
+    with pytest.raises(ProcessLookupError):
+        os.kill(zygote, signal.SIG_DFL or 0)
