@@ -170,7 +170,7 @@ def read_mutants(root: Path, hw: str, stubs: list[str]) -> list[Mutant]:
         for queue in queues:
             if queue and len(chosen) < MAX_MUTANTS:
                 chosen.append(queue.pop(0))
-    return sorted(chosen, key=lambda m: (rank.get(m.stub_bug.split("__")[0], len(rank)), m.stub_bug))
+    return chosen
 
 
 # --------------------------------------------------------------------------------------------
@@ -666,8 +666,17 @@ def build_class(hw: str, root: Path = REPO) -> list[Submission]:
     stubs = [s for s in template.stubs if s in reference.defs]
     if not stubs:
         raise ValueError(f"no stub of {template_path} has a reference in solutions/{hw}.py")
-    mutants = read_mutants(root, hw, stubs)
     questions_of = template.stub_question
+    # Mutants are picked round-robin in this order: the first stub of every question, then the
+    # second of every question, ..., so that every question gets its typical mistake.
+    position: dict[str, int] = {}
+    seen_in_question: dict[str, int] = {}
+    for stub in stubs:
+        q = questions_of.get(stub, "")
+        position[stub] = seen_in_question.get(q, 0)
+        seen_in_question[q] = position[stub] + 1
+    mutants = read_mutants(root, hw, sorted(stubs, key=lambda s: (position[s], stubs.index(s))))
+    mutants.sort(key=lambda m: (stubs.index(m.stub_bug.split("__")[0]), m.stub_bug))
     first_q = template.questions[0] if template.questions else ""
     last_stub = stubs[-1]
     middle_stub = stubs[len(stubs) // 2]

@@ -115,7 +115,7 @@ N_BIG = 10**4
 def test_one_wrong_coordinate_in_ten_thousand_is_caught_for_200_seeds(relative_error):
     """The planted error is relative_error times the gradient's RMS entry (see the
     probability argument in assert_gradient_fast's docstring: at 1e-2 a seed escapes with
-    probability ~2e-5, at 1 ~1e-12)."""
+    probability ~1.6e-5, at 1 ~2e-13)."""
     f, grad, x = softplus_quadratic(N_BIG, seed=12345)
     g = grad(x)
     scale = float(np.sqrt(np.mean(g**2)))
@@ -386,3 +386,11 @@ def test_matrix_valued_function_vjp():
     X0 = rng.normal(size=(2, 3))
     assert check_vjp(f, vjp, X0).passed
     assert not check_vjp(f, lambda U: np.exp(0.3 * X0) * (U @ A), X0).passed
+
+
+def test_the_rounding_floor_is_what_lets_ill_scaled_gradients_pass():
+    """Without the floor (noise=0) a correct gradient of a badly scaled f fails; with the
+    default it passes: the floor is needed, and it is not what makes the planted errors pass."""
+    f, grad, x = ill_scaled_quadratic(300, seed=0)
+    assert not check_gradient(f, grad, x, noise=0.0).passed
+    assert check_gradient(f, grad, x).passed

@@ -56,3 +56,22 @@ def test_workers_that_cannot_start_fail_every_task(tmp_path):
     finally:
         ex.shutdown()
     assert _workers_alive() == []
+
+
+def test_grade_class_reports_workers_that_cannot_start(tmp_path):
+    from autograder.grade import Store, grade_class
+    from tests.fixtures.grade_helpers import TINY_BUNDLE, correct_cells, write_notebook
+
+    subs = tmp_path / "subs"
+    write_notebook(subs / "alice.ipynb", correct_cells())
+    executor = LocalProcessExecutor({**FAKE, "fail_start": True}, workers=1, log_dir=tmp_path)
+    try:
+        summary = grade_class(subs, TINY_BUNDLE, tmp_path / "out", executor=executor, progress=False)
+    finally:
+        executor.shutdown()
+    assert summary.fatal and "cannot start on purpose" in summary.fatal
+    assert summary.by_status == {"error": 1}
+    with Store(tmp_path / "out" / "results.sqlite") as store:
+        (row,) = store.submissions()
+        assert "graded again on the next run" in row["message"]
+        assert store.needs_grading("alice", row["content_hash"], row["bundle_hash"])

@@ -8,8 +8,6 @@ finish with every other submission graded normally and no process left.
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from tests.fixtures.grade_helpers import (
@@ -18,7 +16,6 @@ from tests.fixtures.grade_helpers import (
     DOUBLE_OK,
     correct_cells,
     grade_cli_under_reaper,
-    make_workdir_root,
     stored,
     write_notebook,
 )
@@ -32,15 +29,15 @@ HOSTILE = {
                            {"memory", "timeout"}),
     "memory_numpy_top": (["import numpy as np\nA = np.ones((10**6, 10**6))", WRONG_DOUBLE], {"memory"}),
     "memory_numpy_touch": (["import numpy as np\nA = np.zeros(2 * 10**9, dtype=np.uint8)\nA[::4096] = 1",
-                            WRONG_DOUBLE], {"memory", "sandbox_died"}),
+                            WRONG_DOUBLE], {"memory"}),
     "memory_in_stub": (["import numpy as np\ndef double(x):\n    return np.ones((10**6, 10**6))"], {"graded", "memory"}),
     "loop_top": ([WRONG_DOUBLE, "while True:\n    pass"], {"timeout"}),
     "sleep_top": ([WRONG_DOUBLE, "import time\ntime.sleep(3600)"], {"timeout"}),
     "loop_in_stub": (["def double(x):\n    while True:\n        pass"], {"graded"}),
     "sleep_in_stub": (["import time\ndef double(x):\n    time.sleep(3600)"], {"graded"}),
-    "flood_top": ([WRONG_DOUBLE, "while True:\n    print('x' * 100000)"], {"sandbox_died", "timeout"}),
+    "flood_top": ([WRONG_DOUBLE, "while True:\n    print('x' * 100000)"], {"sandbox_died"}),
     "flood_in_stub": (["import sys\ndef double(x):\n    while True:\n        sys.stdout.write('y' * 100000)"],
-                      {"graded", "sandbox_died"}),
+                      {"sandbox_died"}),
     "fill_disk": ([
         "import os\nblock = b'0' * 2**20\n"
         "for name in ('big.bin', '/tmp/big.bin', os.path.expanduser('~/big2.bin')):\n"
@@ -73,11 +70,7 @@ def batch(tmp_path_factory):
         write_notebook(subs / f"{sid}.ipynb", [*cells, ADD_ROWS_OK])
     write_notebook(subs / "correct.ipynb", correct_cells())
     write_notebook(subs / "partial.ipynb", [DOUBLE_OK, ADD_ROWS_WRONG])
-    root = make_workdir_root()
-    try:
-        report = grade_cli_under_reaper(subs, out, tmp / "report.json")
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    report = grade_cli_under_reaper(subs, out, tmp / "report.json")
     return {"report": report, "out": out, "stored": stored(out)}
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 import time
 
@@ -286,6 +285,20 @@ def test_file_size_and_count_limits(server):
     assert_clean(server, sub)
 
 
+def test_disk_quota_of_the_working_directory(server):
+    if not server.protections["disk_quota"]:
+        pytest.skip("no private tmpfs on this machine")
+    cell = ("n = 0\nwhile n < 100:\n    with open(f'f{n}', 'wb') as f:\n"
+            "        f.write(b'x' * 900_000)\n    n += 1")
+    limits = Limits(run_wall_s=10, memory_mb=512, fsize_mb=1, disk_mb=4)
+    with run(server, [cell, "import os\nfiles = len(os.listdir('.'))\ndef count():\n"
+                            "    return files"], limits=limits) as sub:
+        assert "No space left on device" in sub.cells[0].error
+        assert sub.proxy("count")() <= 5
+        assert os.listdir(sub.workdir) == []  # the files lived in the child's own tmpfs
+    assert_clean(server, sub)
+
+
 def test_files_outside_the_sandbox_are_unreadable(server):
     cells = [f"open({os.path.join(REPO, 'solutions', '__init__.py')!r}).read()",
              "import os\nos.listdir('/root')",
@@ -422,4 +435,4 @@ def test_closing_twice_and_after_the_server_stops():
     assert _processes_of(sub.uid, sub.pid) == []
     time.sleep(0.05)
     with pytest.raises(ProcessLookupError):
-        os.kill(zygote, signal.SIG_DFL or 0)
+        os.kill(zygote, 0)

@@ -120,17 +120,20 @@ def _compare_on_valley(steps=100):
     except NotImplementedError:
         print("momentum_step is not implemented yet")
         return
+    except Exception as error:  # exploration only: never stop the notebook
+        print("momentum_step raised", type(error).__name__, error)
+        return
     try:
         import matplotlib.pyplot as plt
-    except ImportError:
-        print("final loss, GD:", gd_loss[-1], "momentum:", mom_loss[-1])
-        return
-    plt.semilogy(gd_loss, label="gradient descent")
-    plt.semilogy(mom_loss, label="momentum, beta = 0.8")
-    plt.xlabel("step")
-    plt.ylabel("loss")
-    plt.legend()
-    plt.show()
+
+        plt.semilogy(gd_loss, label="gradient descent")
+        plt.semilogy(mom_loss, label="momentum, beta = 0.8")
+        plt.xlabel("step")
+        plt.ylabel("loss")
+        plt.legend()
+        plt.show()
+    except Exception as error:  # no matplotlib, no display: just print
+        print("could not plot; final loss, GD:", gd_loss[-1], "momentum:", mom_loss[-1], error)
 
 
 _compare_on_valley()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.grade.bundle import load_bundle
-from autograder.grade.executor import Executor, LocalProcessExecutor
+from autograder.grade.executor import Executor, LocalProcessExecutor, WorkerStartError
 from autograder.grade.inputs import Skipped, discover
 from autograder.grade.store import Store
 from autograder.report import class_stats, summary_table, write_grades_csv, write_results_dir
@@ -40,6 +40,9 @@ class GradeSummary:
     protections_message: str | None = None
     stats: ClassStats | None = None
     elapsed_s: float = 0.0
+    #: Set when the grading workers could not start at all (e.g. no sandbox on this machine);
+    #: the submissions of this run are then stored as ``error`` and graded again next run.
+    fatal: str | None = None
 
 
 def _limits_dict(limits: Any) -> dict | None:
@@ -120,6 +123,7 @@ def grade_class(
     limits_d = _limits_dict(limits)
     workers = max(1, int(workers or os.cpu_count() or 1))
     protections_message = None
+    fatal = None
 
     with Store(out_dir / "results.sqlite") as store:
         disappeared = store.mark_present(ref.id for ref in found.submissions)
@@ -140,12 +144,15 @@ def grade_class(
                     task_timeout=_task_timeout(limits_d, n_cases),
                     log_dir=out_dir / "logs",
                 )
+            completed = False
             try:
-                _run_tasks(store, run_id, executor, todo, bundle, progress, console)
+                fatal = _run_tasks(store, run_id, executor, todo, bundle, progress, console)
                 protections_message = getattr(executor, "protections_message", None)
+                completed = True
             finally:
                 if own_executor:
-                    executor.shutdown(wait=False, cancel_futures=True)
+                    # After Ctrl-C or a crash: cancel what is queued and kill the workers now.
+                    executor.shutdown(wait=completed, cancel_futures=not completed)
         store.finish_run(run_id)
         csv_path, rows, stats = write_reports(store, out_dir, question_names, question_max)
 
@@ -167,6 +174,7 @@ def grade_class(
         protections_message=protections_message,
         stats=stats,
         elapsed_s=time.monotonic() - started,
+        fatal=fatal,
     )
 
 
@@ -180,7 +188,9 @@ def _count_cases(bundle) -> int:
     return count
 
 
-def _run_tasks(store: Store, run_id: int, executor: Executor, todo, bundle, progress: bool, console) -> None:
+def _run_tasks(store: Store, run_id: int, executor: Executor, todo, bundle, progress: bool,
+               console) -> str | None:
+    """Submit every task, store each result as it arrives; returns a fatal worker error, if any."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -204,6 +214,7 @@ def _run_tasks(store: Store, run_id: int, executor: Executor, todo, bundle, prog
     )
     futures: dict[Future, dict] = {}
     warned = False
+    fatal = None
     with bar:
         job = bar.add_task("grading", total=len(todo))
         for ref in todo:
@@ -222,6 +233,8 @@ def _run_tasks(store: Store, run_id: int, executor: Executor, todo, bundle, prog
                     if result.get("id") != task["id"] or result.get("content_hash") != task["content_hash"]:
                         raise ValueError("result does not match its task")
                 except Exception as error:
+                    if isinstance(error, WorkerStartError):
+                        fatal = str(error)
                     detail = "".join(traceback.format_exception_only(type(error), error)).strip()
                     result = _error_result(
                         task, bundle.hash, max_score,
@@ -229,3 +242,4 @@ def _run_tasks(store: Store, run_id: int, executor: Executor, todo, bundle, prog
                     )
                 store.record(run_id, result)
                 bar.advance(job)
+    return fatal

@@ -38,7 +38,8 @@ def run_grade(
     limits: tuple[str, ...] = (),
     quiet: bool = False,
 ) -> int:
-    """Returns the exit code: 0 when the batch completed (whatever the submissions did)."""
+    """Returns the exit code: 0 when the batch completed (whatever the submissions did), 2 for
+    usage errors (no bundle, bad options), 1 when the grading workers could not start at all."""
     from rich.console import Console
 
     console = Console(stderr=True)
@@ -62,6 +63,9 @@ def run_grade(
     except BundleMissing as error:
         console.print(f"[red]error:[/] {error}")
         return USAGE_ERROR
+    if summary.fatal:
+        console.print(f"[red]error:[/] {summary.fatal}")
+        return 1
     console.print(
         f"graded {summary.graded_now}, unchanged {summary.unchanged}, "
         f"skipped files {len(summary.skipped)} in {summary.elapsed_s:.1f} s -> {summary.out_dir}"

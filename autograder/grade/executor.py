@@ -437,6 +437,11 @@ class LocalProcessExecutor(Executor):
                     self._worker_gone(worker, f"worker {worker.index} did not start in time")
 
     def _stop_workers(self) -> None:
+        if self._abort:
+            for worker in self._workers:
+                worker.kill()
+            self._workers.clear()
+            return
         for worker in self._workers:
             try:
                 os.close(worker.task_fd)  # EOF: the worker closes its sandbox and exits

@@ -18,6 +18,7 @@ _libc.prctl.restype = ctypes.c_int
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
                         ctypes.c_ulong]
 
+CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
 CLONE_NEWUSER = 0x10000000
 CLONE_THREAD = 0x00010000
@@ -59,6 +60,30 @@ def set_pdeathsig(sig: int) -> None:
 
 def set_child_subreaper() -> None:
     prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                        ctypes.c_char_p]
+
+
+def mount(source: str, target: str, fstype: str | None, flags: int, data: str | None) -> None:
+    _check(_libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None,
+                       flags, data.encode() if data else None), f"mount({target})")
+
+
+def private_tmpfs(path: str, size_mb: int, uid: int | None, gid: int | None) -> None:
+    """A private mount namespace with a size-limited tmpfs on ``path`` (the working directory):
+    a disk quota that disappears with the last process of the sandbox."""
+    unshare(CLONE_NEWNS)
+    mount("none", "/", None, MS_REC | MS_PRIVATE, None)
+    opts = f"size={int(size_mb)}m,mode=0700,nr_inodes=4096"
+    if uid is not None:
+        opts += f",uid={uid},gid={gid}"
+    mount("sandbox", path, "tmpfs", MS_NOSUID | MS_NODEV, opts)
 
 
 def enter_user_and_net_namespace() -> None:

@@ -97,12 +97,14 @@ def confine(spec: dict, sock_fd: int, out_fd: int, report: dict | None = None) -
 
     uid = spec.get("uid")
     step("cgroups", join_cgroups)
-    os.chdir(spec["workdir"])
     os.environ.clear()
     os.environ.update(spec["env"])
-    step("rlimits", lambda: _set_rlimits(spec["limits"], uid is not None))
     step("netns", lambda: _linux.unshare(_linux.CLONE_NEWNET))
     step("userns", _linux.enter_user_and_net_namespace)
+    step("tmpfs", lambda: _linux.private_tmpfs(spec["workdir"], spec["limits"]["disk_mb"],
+                                                uid, spec.get("gid")))
+    os.chdir(spec["workdir"])
+    step("rlimits", lambda: _set_rlimits(spec["limits"], uid is not None))
     step("landlock", lambda: _linux.install_landlock(spec["read_paths"],
                                                      [spec["workdir"], os.devnull]))
 

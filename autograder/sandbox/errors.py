@@ -13,6 +13,7 @@ class Limits:
     enforced by the grader (time-out, then kill); CPU by ``RLIMIT_CPU`` (re-armed per call) and by
     the grader polling the child's CPU time. ``memory_mb`` is added to the address space the child
     inherits from the fork server (``RLIMIT_AS``) and, as root, is also the memory-cgroup limit.
+    ``disk_mb`` bounds the working directory (a private tmpfs) where mount namespaces work.
     """
 
     run_wall_s: float = 30.0
@@ -24,6 +25,7 @@ class Limits:
     fsize_mb: int = 16
     nfiles: int = 64
     output_bytes: int = 1 << 20
+    disk_mb: int = 64             # size of the private tmpfs working directory (where available)
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}

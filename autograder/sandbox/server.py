@@ -149,17 +149,18 @@ class ForkServer:
     ``privileged=None`` means "use root's powers when running as root". ``privileged=False``
     simulates an unprivileged grader (no setuid, no cgroups, network isolation through a user
     namespace) and is what the test-suite uses to exercise the non-root path. ``seccomp``,
-    ``landlock`` and ``netns`` can be switched off (tests use that to exercise the other layers).
+    ``landlock``, ``netns`` and ``tmpfs`` (the private size-limited working directory) can be
+    switched off (tests use that to exercise the other layers).
     """
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS, *, workdir_root: str | None = None,
                  privileged: bool | None = None, seccomp: bool = True, landlock: bool = True,
-                 netns: bool = True):
+                 netns: bool = True, tmpfs: bool = True):
         self.limits = limits
         self.workdir_root = workdir_root or tempfile.gettempdir()
         root = os.geteuid() == 0
         self.privileged = root if privileged is None else (bool(privileged) and root)
-        self._want = {"seccomp": seccomp, "landlock": landlock, "netns": netns}
+        self._want = {"seccomp": seccomp, "landlock": landlock, "netns": netns, "tmpfs": tmpfs}
         self.protections: dict[str, bool] = {}
         self.probe_report: dict = {}
         self._lock = threading.Lock()
@@ -287,6 +288,7 @@ class ForkServer:
         f["cgroup_memory"] = self.privileged and self._cgroup_base("memory") is not None
         f["netns"] = self._want["netns"] and self.privileged
         f["userns"] = self._want["netns"] and not self.privileged
+        f["tmpfs"] = self._want["tmpfs"]
         f["landlock"] = self._want["landlock"] and _linux.landlock_abi() >= 1
         f["seccomp"] = self._want["seccomp"] and _linux.seccomp_supported()
         f["rlimits"] = True
@@ -301,7 +303,8 @@ class ForkServer:
         except SandboxError as exc:
             report = {"errors": {"probe": str(exc)}}
         self.probe_report = report
-        for key in ("cgroups", "rlimits", "netns", "userns", "landlock", "setuid", "seccomp"):
+        for key in ("cgroups", "rlimits", "netns", "userns", "tmpfs", "landlock", "setuid",
+                    "seccomp"):
             if key in report and not report[key]:
                 if key == "cgroups":
                     f["cgroup_pids"] = f["cgroup_memory"] = False
@@ -324,6 +327,7 @@ class ForkServer:
             "signal_isolation": report.get("can_signal_parent") is False,
             "kill_all": f["setuid"] or f["cgroup_pids"] or f["seccomp"],
             "file_isolation": f["setuid"] or f["landlock"],
+            "disk_quota": f["tmpfs"],
         }
 
     def missing_protections_message(self) -> str | None:
@@ -455,6 +459,7 @@ class Submission:
             "rlimits": f.get("rlimits", True),
             "netns": f.get("netns", False),
             "userns": f.get("userns", False),
+            "tmpfs": f.get("tmpfs", False),
             "landlock": f.get("landlock", False),
             "seccomp": f.get("seccomp", False),
         }
@@ -617,13 +622,14 @@ class Submission:
 
     def _kill(self, status: str, reason: str) -> None:
         if self._alive:
-            self.status = status if self.status in ("starting", "ok", "running") else self.status
+            self.status = status
             self.reason = reason
         self._cleanup(0.0)
         self._close_channels()
 
     def _on_death(self) -> None:
         """The child closed its end: find out why, then make sure everything is dead."""
+        was_alive = self._alive
         oom = self._oom_killed()
         res = self._cleanup(1.0)
         oom = oom or self._oom_killed()
@@ -642,9 +648,9 @@ class Submission:
             status, reason = "died", f"exited with code {code} (os._exit or a crash)"
         else:
             status, reason = "died", "is gone"
-        if self.status in ("starting", "running", "ok"):
+        if was_alive:
             self.status = status
-        self.reason = f"the submission's process {reason}"
+            self.reason = f"the submission's process {reason}"
         self._close_channels()
 
     def _close_channels(self) -> None:
@@ -768,30 +774,39 @@ class Submission:
             self._send({"op": "call", "name": proxy.name, "args": tree_args,
                         "kwargs": tree_kwargs}, arrays, deadline)
             what = f"the call to {proxy.name}"
-            while True:
-                msg, arrs = self._recv(deadline, budget, what, self.limits.call_wall_s)
-                op = msg.get("op")
-                if op == "return":
-                    try:
-                        value = codec.decode(msg.get("value"), arrs)
-                    except codec.CodecError as exc:
-                        raise ProtocolError(f"{proxy.name} returned malformed data: {exc}") \
-                            from None
-                    proxy.last_call_mutations = _mutations(msg)
-                    return value
-                if op == "raise":
-                    raise StudentError(_text(msg.get("error"), 500), _text(msg.get("tb"), 2000))
-                if op == "protocol_error":
-                    proxy.last_call_mutations = _mutations(msg)
-                    raise ProtocolError(f"{proxy.name} {_text(msg.get('error'), 500)}")
-                if op == "missing":
-                    raise MissingName(f"the submission does not define {proxy.name!r}")
-                if op in ("callback", "refcall"):
-                    self._serve_callback(msg, arrs, handles, on_other, deadline)
-                    continue
-                self._kill("protocol", "the submission sent an unexpected message "
-                                       f"{str(op)[:50]!r}")
-                raise ProtocolError(self.reason)
+            settled = False  # the child finished the call and waits for the next request
+            try:
+                while True:
+                    msg, arrs = self._recv(deadline, budget, what, self.limits.call_wall_s)
+                    op = msg.get("op")
+                    if op in ("callback", "refcall"):
+                        self._serve_callback(msg, arrs, handles, on_other, deadline)
+                        continue
+                    settled = op in ("return", "raise", "protocol_error", "missing")
+                    if op == "return":
+                        try:
+                            value = codec.decode(msg.get("value"), arrs)
+                        except codec.CodecError as exc:
+                            raise ProtocolError(f"{proxy.name} returned malformed data: {exc}") \
+                                from None
+                        proxy.last_call_mutations = _mutations(msg)
+                        return value
+                    if op == "raise":
+                        raise StudentError(_text(msg.get("error"), 500),
+                                           _text(msg.get("tb"), 2000))
+                    if op == "protocol_error":
+                        proxy.last_call_mutations = _mutations(msg)
+                        raise ProtocolError(f"{proxy.name} {_text(msg.get('error'), 500)}")
+                    if op == "missing":
+                        raise MissingName(f"the submission does not define {proxy.name!r}")
+                    self._kill("protocol", "the submission sent an unexpected message "
+                                           f"{str(op)[:50]!r}")
+                    raise ProtocolError(self.reason)
+            finally:
+                if not settled and self._alive:
+                    # interrupted mid-call (e.g. KeyboardInterrupt in a callback): the child is
+                    # in the middle of a conversation; it cannot be reused safely
+                    self._kill("died", f"{what} was interrupted by the grader")
 
     def _serve_callback(self, msg, arrs, handles, on_other, deadline) -> None:
         hid = msg.get("id")

@@ -307,8 +307,10 @@ class Zygote:
 def main(ctl_fd: int) -> None:
     from . import _linux
 
+    # No PR_SET_PDEATHSIG here: it fires when the parent *thread* exits, and the grader may start
+    # the fork server from a worker thread. The zygote exits on EOF of its control socket (the
+    # grader closed it or died); its children have PDEATHSIG=SIGKILL tied to the zygote.
     try:
-        _linux.set_pdeathsig(signal.SIGKILL)
         _linux.set_child_subreaper()
     except OSError:
         pass

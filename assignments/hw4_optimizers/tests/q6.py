@@ -8,8 +8,9 @@ points = 5
 HINT = (
     "make the generator with np.random.default_rng(seed) once, before the first epoch, and "
     "pass that same generator to every minibatch_indices call; theta starts at "
-    "np.zeros(d); in every epoch, for idx in minibatch_indices(n, batch_size, rng): "
-    "theta = sgd_step(theta, X[idx].T @ (X[idx] @ theta - y[idx]) / len(idx), lr) (the batch "
+    "np.zeros(d); in every epoch, for each batch idx of minibatch_indices(n, batch_size, "
+    "generator), in order: theta = sgd_step(theta, X[idx].T @ (X[idx] @ theta - y[idx]) / "
+    "len(idx), lr) (the batch "
     "MEAN gradient); losses[e] = mean over all n points of 0.5 (x^T theta - y)^2, recorded "
     "after each epoch"
 )

@@ -1,0 +1,62 @@
+"""Smoke test of benchmarks/grading.py on a tiny class (3 submissions, one otter run)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _benchmark():
+    spec = importlib.util.spec_from_file_location("_bench_grading", REPO / "benchmarks" / "grading.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_benchmark_smoke(tmp_path, capsys):
+    bench = _benchmark()
+    figures_path = tmp_path / "figures.json"
+    code = bench.main([
+        "--assignment", "hw1_linear_regression",
+        "--n", "3",
+        "--otter-n", "1",
+        "--repeats", "2",
+        "--build-dir", str(tmp_path / "build"),
+        "--work-dir", str(tmp_path / "work"),
+        "--json", str(figures_path),
+    ])
+    assert code == 0
+    out = capsys.readouterr().out
+    for needle in ("submissions/s", "otter run", "throughput ratio", "target >= 50x",
+                   "sandbox overhead per submission", "target <= 20 ms",
+                   "peak memory per worker", "target <= 300 MB"):
+        assert needle in out, needle
+    figures = json.loads(figures_path.read_text())
+    assert figures["n"] == 3 and figures["ours_rate"] > 0
+    assert figures["ours_statuses"] == {"graded": 3}
+    assert figures["otter_n"] == 1 and figures["otter_rate"] > 0 and figures["speedup"] > 0
+    # Both graders read the same test files: they must agree on the submission they both graded.
+    assert figures["scores_compared"] == 1 and figures["scores_agree"] == 1, figures
+    assert figures["sandbox_ms"] > 0 and figures["inprocess_ms"] > 0
+    assert set(figures["breakdown_ms"]) == {"bare", "spawn", "tests", "close"}
+    assert 0 < figures["worker_tree_peak_mb"] < 4096
+    assert figures["memory_samples"] >= 1
+    # The class is built from the demo generator: correct first, then cycled.
+    names = sorted(p.name for p in (tmp_path / "work" / "class").iterdir())
+    assert names[0] == "b0001_correct.ipynb" and len(names) == 3
+
+
+def test_class_generation_cycles_the_pool(tmp_path):
+    bench = _benchmark()
+    paths = bench.write_class("hw2_layer_gradient", 45, tmp_path)
+    assert len(paths) == 45 and len({p.name for p in paths}) == 45
+    assert all(p.stat().st_size > 0 for p in paths)
+    assert not any("hostile" in p.name or "bad_" in p.name for p in paths)

@@ -1,0 +1,30 @@
+"""The ``autograder grade`` command: usage errors exit non-zero with the fix in the message."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from autograder.cli import main
+from autograder.grade.console import parse_limits
+
+
+def test_missing_bundle_names_the_build_command(tmp_path):
+    (tmp_path / "subs").mkdir()
+    result = CliRunner().invoke(main, ["grade", str(tmp_path / "subs"), "--assignment", "hw9",
+                                       "--out", str(tmp_path / "out"), "--bundle-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "run `autograder build hw9` first" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_limit_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(main, ["grade", str(tmp_path), "--assignment", "hw9", "--out",
+                                       str(tmp_path / "out"), "--limit", "bogus=3"])
+    assert result.exit_code == 2
+    assert "NAME=VALUE" in result.output
+
+
+def test_parse_limits():
+    limits = parse_limits(["call_wall_s=2.5", "memory_mb=256"])
+    assert (limits.call_wall_s, limits.memory_mb) == (2.5, 256)
+    assert parse_limits([]) is None
