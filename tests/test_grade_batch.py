@@ -46,7 +46,7 @@ NOTEBOOKS = {
     "killed_sandbox": (["import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", DOUBLE_OK, ADD_ROWS_OK],
                        "sandbox_died", 6, ["code cell 1"]),
     "sys_exit": (["import sys\nsys.exit(0)", DOUBLE_OK, ADD_ROWS_OK], "graded", 6, ["SystemExit"]),
-    "stub_loops": (["def double(x):\n    while True:\n        pass", ADD_ROWS_OK], "graded", 3, ["time limit"]),
+    "stub_loops": (["def double(x):\n    while True:\n        pass", ADD_ROWS_OK], "graded", 3, ["exceeded"]),
     "stub_exits": ([DOUBLE_OK, "import os\ndef add_rows(A):\n    os._exit(1)"], "sandbox_died", 3, ["add_rows"]),
     "hostile_cell": ([
         "import builtins, numpy as np\n"

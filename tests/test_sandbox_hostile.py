@@ -39,7 +39,15 @@ def loose_server():
         yield fs
 
 
-def _processes_of(uid, sid) -> list[str]:
+def _ticks() -> float:
+    with open("/proc/uptime") as f:
+        return float(f.read().split()[0]) * os.sysconf("SC_CLK_TCK")
+
+
+def _processes_of(uid, sid, started_before: float | None = None) -> list[str]:
+    """Processes with this real uid or in this session. Other graders on the machine may reuse
+    the slot uid as soon as it is released, so only processes that started before
+    ``started_before`` (clock ticks since boot) count."""
     found = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -52,6 +60,8 @@ def _processes_of(uid, sid) -> list[str]:
         except OSError:
             continue
         ruid = int(status.split("\nUid:")[1].split()[0])
+        if started_before is not None and int(stat[19]) > started_before + 1:
+            continue
         if (uid is not None and ruid == uid) or (sid is not None and int(stat[3]) == sid):
             found.append(f"{d} state={stat[0]} uid={ruid} sid={stat[3]}")
     return found
@@ -60,7 +70,7 @@ def _processes_of(uid, sid) -> list[str]:
 def assert_clean(server, sub):
     """No process of the slot uid or the child's session, cgroups and workdir gone,
     fork server alive and still serving."""
-    assert _processes_of(sub.uid, sub.pid) == []
+    assert _processes_of(sub.uid, sub.pid, getattr(sub, "closed_ticks", None)) == []
     for cg in sub.cgroups:
         assert not os.path.exists(cg)
     assert not os.path.exists(sub.workdir)
@@ -69,9 +79,18 @@ def assert_clean(server, sub):
         assert s.proxy("ok")() == 1
 
 
-def run(server, cells, limits=None):
-    sub = server.spawn(cells if isinstance(cells, list) else [cells], limits=limits)
-    return sub
+class run:
+    """``with run(server, cells) as sub``: spawn, and note when close() started."""
+
+    def __init__(self, server, cells, limits=None):
+        self.sub = server.spawn(cells if isinstance(cells, list) else [cells], limits=limits)
+
+    def __enter__(self):
+        return self.sub
+
+    def __exit__(self, *exc):
+        self.sub.closed_ticks = _ticks()
+        self.sub.close()
 
 
 # ----------------------------------------------------------------------------- time
@@ -432,7 +451,7 @@ def test_closing_twice_and_after_the_server_stops():
     fs.close()  # closes the open submission too
     assert not sub.alive
     sub.close()
-    assert _processes_of(sub.uid, sub.pid) == []
+    assert _processes_of(sub.uid, sub.pid, _ticks()) == []
     time.sleep(0.05)
     with pytest.raises(ProcessLookupError):
         os.kill(zygote, 0)

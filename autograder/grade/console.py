@@ -46,14 +46,14 @@ def run_grade(
     try:
         parsed_limits = parse_limits(limits)
     except ValueError as error:
-        console.print(f"[red]error:[/] {error}")
+        console.print(f"[red]error:[/] {error}", soft_wrap=True)
         return USAGE_ERROR
     bundle = Path(bundle_dir) / assignment
     if not (bundle / "manifest.json").is_file():
-        console.print(f"[red]error:[/] no bundle for {assignment} in {bundle_dir}: run `autograder build {assignment}` first")
+        console.print(f"[red]error:[/] no bundle for {assignment} in {bundle_dir}: run `autograder build {assignment}` first", soft_wrap=True)
         return USAGE_ERROR
     if not Path(submissions).is_dir():
-        console.print(f"[red]error:[/] submissions folder not found: {submissions}")
+        console.print(f"[red]error:[/] submissions folder not found: {submissions}", soft_wrap=True)
         return USAGE_ERROR
     try:
         summary = grade_class(
@@ -61,10 +61,10 @@ def run_grade(
             progress=not quiet, console=console,
         )
     except BundleMissing as error:
-        console.print(f"[red]error:[/] {error}")
+        console.print(f"[red]error:[/] {error}", soft_wrap=True)
         return USAGE_ERROR
     if summary.fatal:
-        console.print(f"[red]error:[/] {summary.fatal}")
+        console.print(f"[red]error:[/] {summary.fatal}", soft_wrap=True)
         return 1
     console.print(
         f"graded {summary.graded_now}, unchanged {summary.unchanged}, "
