@@ -55,12 +55,15 @@ def verify_command(assignments, repo_root, template_dir) -> None:
 @click.option("--limit", "limits", multiple=True, metavar="NAME=VALUE",
               help="Sandbox limit override, e.g. --limit call_wall_s=5 (repeatable).")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary table.")
-def grade_command(submissions, assignment, out_dir, workers, bundle_dir, limits, quiet) -> None:
+@click.option("--regrade", is_flag=True, help="Grade every submission again, changed or not.")
+def grade_command(submissions, assignment, out_dir, workers, bundle_dir, limits, quiet,
+                  regrade) -> None:
     """Grade every submission in SUBMISSIONS (resumable; re-runs skip unchanged ones)."""
     from autograder.grade.console import run_grade
 
     raise SystemExit(run_grade(submissions, assignment=assignment, out_dir=out_dir,
-                               bundle_dir=bundle_dir, workers=workers, limits=limits, quiet=quiet))
+                               bundle_dir=bundle_dir, workers=workers, limits=limits, quiet=quiet,
+                               regrade=regrade))
 
 
 @main.command("demo")

@@ -306,6 +306,7 @@ def run_demo(
     """
     from rich.console import Console
 
+    from autograder.build.sources import BuildError
     from autograder.grade import grade_class
 
     repo_root = Path(repo_root) if repo_root is not None else PROJECT_ROOT
@@ -328,17 +329,26 @@ def run_demo(
     )
     console.print(
         f"[bold]autograder demo[/]: {len(hws)} assignment(s), {n_total} submissions "
-        f"-> {out_root}"
+        f"-> {out_root}",
+        soft_wrap=True,
+    )
+    console.print(
+        f"demo limits per submission: cells {limit_values['run_wall_s']:g} s, each call "
+        f"{limit_values['call_wall_s']:g} s, memory {limit_values['memory_mb']} MB "
+        "(tighter than `autograder grade`'s defaults, so the hostile ones cost seconds)"
     )
     grader_stream = _HoldSandboxNotice(sys.stderr)
     grader_console = Console(file=grader_stream, highlight=False)
     reports: list[AssignmentReport] = []
-    protections: str | None = None
+    protections = ""
     started_all = time.monotonic()
     for hw in hws:
         console.rule(f"[bold]{hw}")
-        note = ensure_bundle(hw, repo_root, build_dir)
-        console.print(f"{note}: {build_dir / hw}")
+        try:
+            note = ensure_bundle(hw, repo_root, build_dir)
+        except BuildError as error:
+            raise DemoError(f"cannot build {hw}: {error}") from None
+        console.print(f"{note}: {build_dir / hw}", soft_wrap=True)
         started = time.monotonic()
         summary = grade_class(
             examples_dir / hw / "submissions",
@@ -371,12 +381,10 @@ def run_demo(
                 f"  [red]unexpected[/] {o.id}: expected {o.expect}, got {o.score:g}/{o.max_score:g} "
                 f"({o.status})"
             )
-        if protections is None:
+        if not protections:  # printed once, as soon as a grading run reports it
             protections = summary.protections_message or _held_notice(grader_stream)
             if protections:
                 console.print(f"[yellow]{protections}[/]")
-            else:
-                protections = ""
 
     console.rule("[bold]summary")
     console.print(_overview_table(reports))
@@ -388,9 +396,10 @@ def run_demo(
     console.print("outputs:")
     for r in reports:
         n_results = len(list(r.summary.results_dir.glob("*.json"))) if r.summary.results_dir.is_dir() else 0
-        console.print(f"  {r.hw}: {r.summary.csv_path}")
-        console.print(f"  {' ' * len(r.hw)}  {r.summary.results_dir}/ ({n_results} files)")
-        console.print(f"  {' ' * len(r.hw)}  {r.summary.db_path}")
+        pad = " " * len(r.hw)
+        console.print(f"  {r.hw}: {r.summary.csv_path}", soft_wrap=True)
+        console.print(f"  {pad}  {r.summary.results_dir}/ ({n_results} files)", soft_wrap=True)
+        console.print(f"  {pad}  {r.summary.db_path}", soft_wrap=True)
     unexpected = sum(len(r.unexpected) for r in reports)
     console.print(
         f"total {time.monotonic() - started_all:.1f} s; "

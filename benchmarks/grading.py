@@ -184,6 +184,21 @@ class TreeSampler(threading.Thread):
         self.samples += 1
 
 
+class _CountingProxy:
+    """Counts the calls made through a sandbox proxy (attributes are forwarded)."""
+
+    def __init__(self, proxy, counter: list[int]):
+        self._proxy = proxy
+        self._counter = counter
+
+    def __call__(self, *args, **kwargs):
+        self._counter[0] += 1
+        return self._proxy(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._proxy, name)
+
+
 # -- the measurements --------------------------------------------------------------------------
 
 
@@ -209,6 +224,7 @@ class Figures:
     overhead_repeats: int = 0
     breakdown_ms: dict = field(default_factory=dict)
     n_cases: int = 0
+    proxy_calls: int = 0
     worker_tree_peak_mb: float = 0.0
     worker_process_peak_mb: float = 0.0
     largest_process_peak_mb: float = 0.0
@@ -332,7 +348,10 @@ def measure_overhead(hw: str, bundle: Path, notebook: Path, repeats: int, figure
                 t2 = time.perf_counter()
                 try:
                     names = set(sub.names())
-                    namespace = {n: sub.proxy(n) for n in wanted if n in names}
+                    calls = [0]
+                    namespace = {
+                        n: _CountingProxy(sub.proxy(n), calls) for n in wanted if n in names
+                    }
                     for question in questions:
                         run_question(question, namespace)
                     t3 = time.perf_counter()
@@ -360,6 +379,7 @@ def measure_overhead(hw: str, bundle: Path, notebook: Path, repeats: int, figure
     figures.overhead_repeats = repeats
     figures.breakdown_ms = {k: round(statistics.median(v) * 1000, 2) for k, v in parts.items()}
     figures.n_cases = sum(len(q.cases) for q in questions)
+    figures.proxy_calls = calls[0]
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -399,7 +419,8 @@ def report(f: Figures) -> list[tuple[str, bool | None]]:
     if b:
         print(f"    sandbox parts: fork + run the notebook's cells {b['spawn']:.1f} ms (a bare fork "
               f"with one trivial cell and close: {b['bare']:.1f} ms), every case through proxies "
-              f"{b['tests']:.1f} ms, close {b['close']:.1f} ms")
+              f"{b['tests']:.1f} ms ({f.proxy_calls} proxy calls, callbacks not counted), close "
+              f"{b['close']:.1f} ms")
     memory_ok = f.worker_tree_peak_mb <= TARGET_WORKER_MB
     checks.append(("memory", memory_ok))
     print(f"  peak memory per worker (PSS of worker + fork server + sandboxes): "

@@ -283,8 +283,10 @@ class Draft:
     executed: bool = False
 
     def implement_all(self, module: SourceModule | None = None) -> Draft:
+        module = module or self.reference
         for stub in self.template.stubs:
-            self.implement[stub] = (module or self.reference, stub)
+            if stub in module.defs:
+                self.implement[stub] = (module, stub)
         return self
 
     def notebook(self) -> dict:
@@ -611,7 +613,10 @@ def _break_syntax(stub: str) -> Callable[[str], str]:
 
 
 def _rename(stub: str) -> str:
+    """The stub's name as a student might retype it: camelCase, or capitalised."""
     parts = stub.split("_")
+    if len(parts) == 1:
+        return stub.capitalize()
     return parts[0] + "".join(p.capitalize() for p in parts[1:])
 
 
@@ -682,7 +687,13 @@ def build_class(hw: str, root: Path = REPO) -> list[Submission]:
     middle_stub = stubs[len(stubs) // 2]
     # The infinite loop goes into a stub that no top-level cell of the template calls, so that
     # only the tests of its question meet it (a looping top-level cell is another scenario).
-    called = template.called_at_top_level()
+    called = set(template.called_at_top_level())
+    todo = list(called)
+    while todo:  # ... or that a stub called at top level calls, directly or through helpers
+        for used in reference.uses.get(todo.pop(), ()):
+            if used in reference.defs and used not in called:
+                called.add(used)
+                todo.append(used)
     loop_stub = next((s for s in reversed(stubs) if s not in called), last_stub)
 
     def draft() -> Draft:

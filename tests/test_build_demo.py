@@ -235,8 +235,11 @@ def test_leak_scan_finds_solution_code_hidden_tests_and_hidden_values(fresh_buil
     public = load_expected(template / "expected" / "q1.npz")
     hidden = load_expected(fresh_build(DEMO_HW).bundle_path / "expected" / "q1.npz")["wide_secret"]
     save_expected(template / "expected" / "q1.npz", {**public, "copy": np.array(hidden)})
+    shutil.copyfile(fresh_build(DEMO_HW).bundle_path / "tests" / "q2.py", template / "tests" / "q2.py")
     leaks = _leaks_in(template)
     kinds = {(leak.kind, leak.where) for leak in leaks}
+    assert any(leak.kind == "hidden test" and leak.where == "tests/q2.py"
+               and "test_step_hidden_matrix" in leak.what for leak in leaks)
     assert ("solution code", f"{DEMO_HW}.ipynb") in kinds
     assert ("hidden test", "README.md") in kinds
     assert any(leak.kind == "hidden expected" and "wide_secret" in leak.what for leak in leaks)

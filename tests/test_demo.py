@@ -80,7 +80,8 @@ def test_correct_notebook_defines_every_stub_with_the_reference_code():
     reference = generator.SourceModule.read(REPO / "solutions" / f"{hw}.py")
     for stub in ("sgd_step", "adam_step", "sgd_linear_regression"):
         assert reference.defs[stub] in code
-    assert "NotImplementedError" not in code
+    stubs_left = generator.Template.read(EXAMPLES / hw / "submissions" / "s001_correct.ipynb", hw)
+    assert not stubs_left.stub_cells, "the correct notebook still has stubs"
     (blank_path,) = (EXAMPLES / hw / "submissions").glob("s*_blank_template.ipynb")
     blank = json.loads(blank_path.read_text())
     template = json.loads((REPO / "student_template" / hw / f"{hw}.ipynb").read_text())
@@ -187,3 +188,18 @@ def test_cli_has_a_demo_command():
     result = CliRunner().invoke(main, ["demo", "--help"])
     assert result.exit_code == 0
     assert "--out" in result.output and "demo class" in result.output
+
+
+def test_the_grader_sandbox_notice_is_held_back_for_the_demo_to_print_once():
+    from rich.console import Console
+
+    from autograder.demo import _held_notice, _HoldSandboxNotice
+
+    underlying = io.StringIO()
+    stream = _HoldSandboxNotice(underlying)
+    console = Console(file=stream, force_terminal=True)
+    console.print("[yellow]sandbox:[/] sandbox: these protections are not in force: landlock")
+    console.print("grades: out/grades.csv")
+    assert "landlock" not in underlying.getvalue()
+    assert "grades: out/grades.csv" in underlying.getvalue()
+    assert _held_notice(stream) == "sandbox: these protections are not in force: landlock"

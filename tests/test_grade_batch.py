@@ -47,6 +47,10 @@ NOTEBOOKS = {
                        "sandbox_died", 6, ["code cell 1"]),
     "sys_exit": (["import sys\nsys.exit(0)", DOUBLE_OK, ADD_ROWS_OK], "graded", 6, ["SystemExit"]),
     "stub_loops": (["def double(x):\n    while True:\n        pass", ADD_ROWS_OK], "graded", 3, ["exceeded"]),
+    # The first cell kills the process (left out on the second attempt); double kills it in every
+    # test; add_rows is still graded on a restarted sandbox, without the first cell.
+    "exits_top_and_in_stub": (["import os\nos._exit(0)", "import os\ndef double(x):\n    os._exit(1)", ADD_ROWS_OK],
+                              "sandbox_died", 3, ["code cell 1", "double"]),
     "stub_exits": ([DOUBLE_OK, "import os\ndef add_rows(A):\n    os._exit(1)"], "sandbox_died", 3, ["add_rows"]),
     "hostile_cell": ([
         "import builtins, numpy as np\n"

@@ -28,3 +28,22 @@ def test_parse_limits():
     limits = parse_limits(["call_wall_s=2.5", "memory_mb=256"])
     assert (limits.call_wall_s, limits.memory_mb) == (2.5, 256)
     assert parse_limits([]) is None
+
+
+def test_two_runs_cannot_share_an_output_folder(tmp_path):
+    import fcntl
+
+    import pytest
+
+    from autograder.grade import OutputBusy, grade_class
+    from tests.fixtures.grade_helpers import TINY_BUNDLE
+
+    (tmp_path / "subs").mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / ".grade.lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(OutputBusy):
+            grade_class(tmp_path / "subs", TINY_BUNDLE, out, progress=False)
+    summary = grade_class(tmp_path / "subs", TINY_BUNDLE, out, progress=False)  # free again
+    assert summary.graded_now == 0 and summary.by_status == {}

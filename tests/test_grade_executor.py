@@ -75,3 +75,62 @@ def test_grade_class_reports_workers_that_cannot_start(tmp_path):
         (row,) = store.submissions()
         assert "graded again on the next run" in row["message"]
         assert store.needs_grading("alice", row["content_hash"], row["bundle_hash"])
+
+
+def test_inline_executor_grades_in_process(tmp_path):
+    from autograder.grade import InlineExecutor, grade_class
+    from autograder.sandbox import Limits
+    from tests.fixtures.grade_helpers import (
+        ADD_ROWS_WRONG,
+        DOUBLE_OK,
+        TEST_LIMITS,
+        TINY_BUNDLE,
+        correct_cells,
+        write_notebook,
+    )
+
+    subs = tmp_path / "subs"
+    write_notebook(subs / "alice.ipynb", correct_cells())
+    write_notebook(subs / "bob.ipynb", [DOUBLE_OK, ADD_ROWS_WRONG])
+    executor = InlineExecutor({"bundle_dir": str(TINY_BUNDLE), "limits": dict(TEST_LIMITS)})
+    try:
+        summary = grade_class(subs, TINY_BUNDLE, tmp_path / "out", executor=executor, progress=False,
+                              limits=Limits(**TEST_LIMITS))
+    finally:
+        executor.shutdown()
+    assert summary.totals == {"alice": 6, "bob": 3}
+
+
+def test_malformed_worker_results_become_errors_and_protections_are_printed(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from autograder.grade import grade_class
+    from tests.fixtures.grade_helpers import TINY_BUNDLE, correct_cells, write_notebook
+
+    subs = tmp_path / "subs"
+    for sid in ("alice", "bob"):
+        write_notebook(subs / f"{sid}.ipynb", correct_cells())
+    text = io.StringIO()
+    executor = LocalProcessExecutor(FAKE, workers=1, log_dir=tmp_path)  # returns bare dicts
+    try:
+        summary = grade_class(subs, TINY_BUNDLE, tmp_path / "out", executor=executor, progress=False,
+                              console=Console(file=text, width=200))
+    finally:
+        executor.shutdown()
+    assert summary.by_status == {"error": 2}
+    assert text.getvalue().count("fake grader: no sandbox") == 1
+
+
+def test_workers_that_keep_dying_stop_the_executor(tmp_path):
+    with LocalProcessExecutor(FAKE, workers=1, retries=1, log_dir=tmp_path) as ex:
+        ex.max_deaths_in_a_row = 3
+        futures = [ex.submit(_task(f"crash{i}")) for i in range(6)]
+        errors = []
+        for future in futures:
+            with pytest.raises((WorkerDied, WorkerStartError)) as info:
+                future.result(timeout=120)
+            errors.append(type(info.value))
+    assert WorkerStartError in errors  # it gave up instead of restarting workers forever
+    assert _workers_alive() == []

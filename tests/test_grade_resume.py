@@ -52,6 +52,11 @@ def test_rerun_skips_unchanged_and_regrades_changed(tmp_path):
     with open(out / "grades.csv", newline="") as handle:
         assert [r["submission"] for r in csv.DictReader(handle)] == ["alice", "bob"]
     assert rows(out / "results.sqlite", "SELECT present FROM submissions WHERE id = 'carol'") == [(0,)]
+    assert sorted(p.name for p in (out / "results").iterdir()) == ["alice.json", "bob.json"]
+
+    forced = grade_class(subs, TINY_BUNDLE, out, workers=1, limits=limits, progress=False, regrade=True)
+    assert (forced.graded_now, forced.unchanged) == (2, 0)
+    assert _counts(out) == {"alice": 2, "bob": 3, "carol": 1}
 
 
 def test_kill_9_then_rerun_grades_each_submission_exactly_once(tmp_path):

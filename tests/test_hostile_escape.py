@@ -12,6 +12,7 @@ import json
 import shutil
 import socket
 
+import numpy as np
 import pytest
 
 from tests.fixtures.grade_helpers import (
@@ -79,18 +80,19 @@ def hostile_cells(root, port):
         "reads_bundle": [
             "import os\n"
             "leaked = []\n"
-            f"for path in [{str(bundle / 'tests' / 'q1.py')!r}, {str(bundle / 'manifest.json')!r}, '/etc/shadow']:\n"
+            f"for path in [{str(bundle / 'tests' / 'q1.py')!r}, {str(bundle / 'manifest.json')!r},\n"
+            f"             {str(bundle / 'expected' / 'q1.npz')!r}, '/etc/shadow']:\n"
             "    try:\n"
-            "        leaked.append(open(path).read())\n"
+            "        leaked.append(open(path, 'rb').read())\n"
             "    except Exception as e:\n"
             "        print('refused', path, type(e).__name__)\n"
             "try:\n"
-            f"    leaked.append(str(os.listdir({str(bundle / 'tests')!r})))\n"
+            f"    leaked.append(os.listdir({str(bundle / 'tests')!r}))\n"
             "except Exception as e:\n"
             "    print('refused listdir', type(e).__name__)\n",
-            # Only a successful read of the hidden tests earns q1's points.
+            # Any successful read (or listing) would earn q1's points.
             "def double(x):\n"
-            "    return 2 * x if any('test_double_random' in text for text in leaked) else x\n",
+            "    return 2 * x if leaked else x\n",
         ],
         "exits_top": ["import sys\nsys.exit(0)", "import os\nos._exit(0)", WRONG_DOUBLE],
         "exits_in_stub": ["import os\ndef double(x):\n    os._exit(0)\n"],
@@ -169,6 +171,9 @@ def batch(tmp_path_factory):
     udp.setblocking(False)
     try:
         bundle = world_readable_copy(TINY_BUNDLE, root)
+        (bundle / "expected").mkdir(mode=0o755)
+        np.savez(bundle / "expected" / "q1.npz", secret=np.arange(3.0))
+        (bundle / "expected" / "q1.npz").chmod(0o644)
         (root / "open").mkdir()
         (root / "open").chmod(0o777)  # writable by anyone: only the sandbox can stop a write
         out = root / "out"

@@ -8,12 +8,14 @@ every check passes.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from jupyter_client import KernelManager
 from nbclient import NotebookClient
 
 from autograder.build import ASSIGNMENTS
@@ -22,10 +24,27 @@ from autograder.build.sources import PROJECT_ROOT, assignment_source, load_solut
 
 pytestmark = pytest.mark.slow
 
+KERNEL_NAME = "autograder-test-venv"
 PROBE = "import sys, autograder.checks\nprint(sys.executable)\nprint(autograder.checks.__file__)"
 
 
-def _execute(template: Path, workdir: Path, fill: bool, monkeypatch) -> tuple[list, list[str]]:
+@pytest.fixture(scope="session")
+def kernel_specs(tmp_path_factory):
+    """A kernelspec that runs this interpreter (the venv's python), whatever else is installed."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    root = tmp_path_factory.mktemp("kernels")
+    spec_dir = root / KERNEL_NAME
+    spec_dir.mkdir()
+    (spec_dir / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "autograder tests", "language": "python",
+    }))
+    return KernelSpecManager(kernel_dirs=[str(root)])
+
+
+def _execute(template: Path, workdir: Path, fill: bool, monkeypatch, kernel_specs
+             ) -> tuple[list, list[str]]:
     """Run a copy of the template; returns (check cells with their outputs, probe lines)."""
     hw = template.name
     shutil.copytree(template, workdir, ignore=shutil.ignore_patterns("__pycache__"))
@@ -36,8 +55,9 @@ def _execute(template: Path, workdir: Path, fill: bool, monkeypatch) -> tuple[li
         nbformat.write(nb, str(workdir / f"{hw}.ipynb"))
     nb.cells.append(nbformat.v4.new_code_cell(PROBE))
     monkeypatch.delenv("AUTOGRADER_EXPECTED_DIR", raising=False)
+    km = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=kernel_specs)
     client = NotebookClient(
-        nb, timeout=120, kernel_name="python3", allow_errors=True, shutdown_kernel="immediate",
+        nb, km=km, timeout=120, allow_errors=True, shutdown_kernel="immediate",
         resources={"metadata": {"path": str(workdir)}},
     )
     client.execute()
@@ -67,11 +87,12 @@ def _assert_vendored(probe: list[str], workdir: Path) -> None:
 
 
 @pytest.mark.parametrize("hw", ASSIGNMENTS)
-def test_blank_template_checks_fail_readably(hw, tmp_path, monkeypatch):
+def test_blank_template_checks_fail_readably(hw, tmp_path, monkeypatch, kernel_specs):
     template = PROJECT_ROOT / "student_template" / hw
     assert template.is_dir(), f"run `autograder build {hw}`"
     workdir = tmp_path / hw
-    checks, probe = _execute(template, workdir, fill=False, monkeypatch=monkeypatch)
+    checks, probe = _execute(template, workdir, fill=False, monkeypatch=monkeypatch,
+                            kernel_specs=kernel_specs)
     _assert_vendored(probe, workdir)
     assert checks, "no grader.check cell ran"
     for question, outputs in checks:
@@ -87,11 +108,12 @@ def test_blank_template_checks_fail_readably(hw, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("hw", ASSIGNMENTS)
-def test_filled_template_checks_pass(hw, tmp_path, monkeypatch):
+def test_filled_template_checks_pass(hw, tmp_path, monkeypatch, kernel_specs):
     template = PROJECT_ROOT / "student_template" / hw
     assert template.is_dir(), f"run `autograder build {hw}`"
     workdir = tmp_path / hw
-    checks, probe = _execute(template, workdir, fill=True, monkeypatch=monkeypatch)
+    checks, probe = _execute(template, workdir, fill=True, monkeypatch=monkeypatch,
+                            kernel_specs=kernel_specs)
     _assert_vendored(probe, workdir)
     assert checks, "no grader.check cell ran"
     for question, outputs in checks:

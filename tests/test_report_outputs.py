@@ -75,7 +75,13 @@ def test_grades_csv_results_json_and_summary(tmp_path):
     assert vis["q1: test_q1_public"] == "visible"
     assert vis["q1: test_q1_hidden"] == "after_published"
     assert sum(t["score"] for t in data["tests"]) == data["score"]
-    assert (tmp_path / "results" / "_cmd_evil.json").exists()
+    from autograder.report.gradescope import result_file_name
+
+    assert result_file_name("alice") == "alice.json"
+    assert result_file_name("=cmd|evil").startswith("_cmd_evil-")
+    assert result_file_name("a b") != result_file_name("a_b")
+    assert result_file_name("../../etc/passwd").count("/") == 0
+    assert (tmp_path / "results" / result_file_name("=cmd|evil")).exists()
 
     assert stats.by_status == {"graded": 1, "timeout": 1}
     assert stats.mean_total == 3.0 and stats.median_total == 3.0

@@ -17,6 +17,7 @@ from autograder.sandbox import (
     Limits,
     ProtocolError,
     SandboxDied,
+    SandboxError,
     StudentError,
 )
 
@@ -155,6 +156,31 @@ def test_memory_bombs(server, bomb):
         assert sub.cells[1].ok
         assert sub.status == "memory"
     assert_clean(server, sub)
+
+
+OOM_CELL = """
+import os, time
+for i in range(2):
+    if os.fork() == 0:
+        held = b'x' * (100 * 2**20)
+        time.sleep(3600)
+time.sleep(0.5)
+chunks = []
+for i in range(12):
+    chunks.append(b'y' * (25 * 2**20))
+"""
+
+
+def test_memory_cgroup_kills_a_process_swarm(loose_server):
+    """RLIMIT_AS is per process; several processes together hit the memory cgroup."""
+    if not loose_server.protections["cgroup_memory"]:
+        pytest.skip("no memory cgroup")
+    limits = Limits(run_wall_s=20, memory_mb=256, nproc=16)  # cgroup: 256 + 64 + 128 MB
+    with run(loose_server, [OOM_CELL, "after = 1"], limits=limits) as sub:
+        assert sub.status == "memory", (sub.status, sub.reason, sub.output[-500:])
+        assert "memory" in sub.reason
+        assert not sub.alive
+    assert_clean(loose_server, sub)
 
 
 def test_memory_bomb_inside_a_call(server):
@@ -318,18 +344,25 @@ def test_disk_quota_of_the_working_directory(server):
     assert_clean(server, sub)
 
 
-def test_files_outside_the_sandbox_are_unreadable(server):
+@pytest.mark.parametrize("srv", ["server", "loose_server"])
+def test_files_outside_the_sandbox_are_unreadable(request, srv):
+    server = request.getfixturevalue(srv)
     cells = [f"open({os.path.join(REPO, 'solutions', '__init__.py')!r}).read()",
-             "import os\nos.listdir('/root')",
              f"open({os.path.join(REPO, 'pyproject.toml')!r}).read()",
+             "import os\nos.listdir('/root')\nfor e in os.listdir('/root'):\n"
+             "    assert e == '.pyenv', e  # at most the interpreter is visible\n"
+             "    raise PermissionError('only the interpreter is visible')",
              "open('/etc/shadow').read()",
              f"open({os.path.join(REPO, 'evil.txt')!r}, 'w')",
              "open('mine.txt', 'w').write('ok')"]
     with run(server, cells) as sub:
-        if server.protections["file_isolation"]:
-            for c in sub.cells[:5]:
-                assert not c.ok and ("PermissionError" in c.error or "FileNotFound" in c.error), c
-            assert sub.cells[5].ok
+        denied = [not c.ok and ("PermissionError" in c.error or "FileNotFound" in c.error)
+                  for c in sub.cells[:5]]
+        if server.protections["file_isolation"]:  # Landlock: only the interpreter's libraries
+            assert denied == [True] * 5, sub.cells
+        elif server.protections["setuid"]:  # uid only: what "others" may not read or write
+            assert denied[2:] == [True] * 3, sub.cells
+        assert sub.cells[5].ok
     assert not os.path.exists(os.path.join(REPO, "evil.txt"))
     assert_clean(server, sub)
 
@@ -431,11 +464,13 @@ def test_hostile_return_values(server, tmp_path):
 
 def test_patched_builtins_and_numpy_stay_in_the_child(server):
     cells = ["import builtins, numpy as np\nbuiltins.abs = lambda x: 42\n"
+             "builtins.len = lambda *a: 0\nbuiltins.isinstance = lambda *a: True\n"
              "np.array_equal = lambda *a, **k: True\nnp.allclose = lambda *a, **k: True\n"
              "np.testing.assert_allclose = lambda *a, **k: None",
-             "def f(x):\n    return x * 2"]
+             "def f(x):\n    return x * 2\ndef g():\n    return len([1, 2])"]
     with run(server, cells) as sub:
-        got = sub.proxy("f")(np.arange(3.0))
+        assert sub.proxy("g")() == 0  # the patch holds for the student's own code...
+        got = sub.proxy("f")(np.arange(3.0))  # ...but not for the sandbox's protocol code
         assert abs(-2) == 2
         with pytest.raises(AssertionError):
             np.testing.assert_allclose(got, np.zeros(3))
@@ -455,3 +490,14 @@ def test_closing_twice_and_after_the_server_stops():
     time.sleep(0.05)
     with pytest.raises(ProcessLookupError):
         os.kill(zygote, 0)
+
+
+def test_a_failed_confinement_step_never_runs_the_code():
+    """Fail closed: if a protection that the probe found working fails for one child, the child
+    exits before running anything and spawn() raises (a machine problem, not the student's)."""
+    with ForkServer(LIMITS) as fs:
+        fs._features["stdlib"] = True  # ask for a step that cannot succeed
+        fs._expose = {"cover": "/nonexistent-sandbox-dir", "paths": ["/nonexistent-sandbox-dir/x"]}
+        with pytest.raises(SandboxError, match="could not be set up"):
+            fs.spawn(["open('ran', 'w')\nprint('ran')"])
+        assert fs._subs == set()

@@ -124,7 +124,9 @@ def _tree_files(root: Path) -> list[Path]:
 
 
 def source_hash(source: AssignmentSource) -> str:
-    """SHA-256 of everything the build reads: assignment folder, reference module, checks."""
+    """SHA-256 of everything the build reads: the assignment folder (but its mutants), the
+    reference module, the checks package and the requirement pins; independent of where the
+    checkout lives."""
     digest = hashlib.sha256()
 
     def add(label: str, data: bytes) -> None:
@@ -132,6 +134,8 @@ def source_hash(source: AssignmentSource) -> str:
 
     add("format", BUILD_FORMAT.encode())
     for path in _tree_files(source.assignment_dir):
+        if path.is_relative_to(source.mutants_dir):
+            continue  # mutants feed `verify`, not the build's outputs
         add("assignment/" + path.relative_to(source.assignment_dir).as_posix(), path.read_bytes())
     add("solutions", source.solutions_path.read_bytes())
     for path in _tree_files(source.checks_dir):

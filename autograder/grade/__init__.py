@@ -1,6 +1,6 @@
 """``autograder grade``: grade a class's submissions in sandboxes, resumably, on all cores."""
 
-from autograder.grade.batch import GradeSummary, grade_class, write_reports
+from autograder.grade.batch import GradeSummary, OutputBusy, grade_class, write_reports
 from autograder.grade.bundle import Bundle, BundleMissing, load_bundle
 from autograder.grade.executor import (
     Executor,
@@ -19,6 +19,7 @@ __all__ = [
     "GradeSummary",
     "InlineExecutor",
     "LocalProcessExecutor",
+    "OutputBusy",
     "Store",
     "SubmissionInputError",
     "SubmissionRef",

@@ -8,6 +8,7 @@ results/<id>.json and the summary from the store.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import traceback
@@ -21,7 +22,28 @@ from autograder.grade.executor import Executor, LocalProcessExecutor, WorkerStar
 from autograder.grade.inputs import Skipped, discover
 from autograder.grade.store import Store
 from autograder.report import class_stats, summary_table, write_grades_csv, write_results_dir
+from autograder.report.gradescope import result_file_name
 from autograder.report.summary import ClassStats
+
+
+class OutputBusy(Exception):
+    """Another ``grade`` run is writing to the same output folder."""
+
+
+@contextlib.contextmanager
+def _exclusive(out_dir: Path):
+    """Hold ``OUT/.grade.lock`` (flock; the kernel releases it if the grader is killed)."""
+    import fcntl
+
+    handle = open(out_dir / ".grade.lock", "a+")  # noqa: SIM115 - held for the whole run
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputBusy(f"another `autograder grade` run is writing to {out_dir}") from None
+        yield
+    finally:
+        handle.close()
 
 
 @dataclass
@@ -86,6 +108,11 @@ def write_reports(store: Store, out_dir: Path, question_names: list[str], questi
         items.append((sub, store.cases(sub["id"])))
     csv_path = write_grades_csv(out_dir / "grades.csv", question_names, rows)
     write_results_dir(out_dir / "results", items)
+    # The results file of a submission whose file has disappeared is removed (its rows stay).
+    present = {sub["id"] for sub in rows}
+    for sub in store.submissions(present_only=False):
+        if sub["id"] not in present:
+            (out_dir / "results" / result_file_name(sub["id"])).unlink(missing_ok=True)
     return csv_path, rows, class_stats(rows, question_names, question_max)
 
 
@@ -100,6 +127,7 @@ def grade_class(
     executor: Executor | None = None,
     console: Any = None,
     workdir_root: str | Path | None = None,
+    regrade: bool = False,
 ) -> GradeSummary:
     """Grade every submission in ``submissions_dir`` against the bundle in ``bundle_dir``.
 
@@ -107,7 +135,9 @@ def grade_class(
     ``results/<id>.json`` are rewritten from it at the end. Submissions already graded with the
     same bytes and bundle are not graded again. ``executor`` replaces the default
     ``LocalProcessExecutor(workers)``; ``workdir_root`` is where the sandboxes' scratch folders go
-    (default: the system's temporary folder). Raises ``BundleMissing`` when the bundle is not built.
+    (default: the system's temporary folder); ``regrade`` grades every submission again (e.g. after
+    a fix of the grader itself). Raises ``BundleMissing`` when the bundle is not built and
+    ``OutputBusy`` when another run holds ``out_dir``.
     """
     from rich.console import Console
 
@@ -119,15 +149,16 @@ def grade_class(
     manifest_questions = bundle.manifest["questions"]
     question_names = [q["name"] for q in manifest_questions]
     question_max = {q["name"]: float(q.get("points", 0.0)) for q in manifest_questions}
-    found = discover(submissions_dir, bundle.assignment)
+    found = discover(submissions_dir, bundle.assignment, exclude=(out_dir,))
     limits_d = _limits_dict(limits)
     workers = max(1, int(workers or os.cpu_count() or 1))
     protections_message = None
     fatal = None
 
-    with Store(out_dir / "results.sqlite") as store:
+    with _exclusive(out_dir), Store(out_dir / "results.sqlite") as store:
         disappeared = store.mark_present(ref.id for ref in found.submissions)
-        todo = [ref for ref in found.submissions if store.needs_grading(ref.id, ref.content_hash, bundle.hash)]
+        todo = [ref for ref in found.submissions
+                if regrade or store.needs_grading(ref.id, ref.content_hash, bundle.hash)]
         unchanged = len(found.submissions) - len(todo)
         run_id = store.start_run(bundle.hash, workers, {"submissions": len(found.submissions), "todo": len(todo)})
         for skipped in found.skipped:
@@ -188,6 +219,26 @@ def _count_cases(bundle) -> int:
     return count
 
 
+def _checked(result: object, task: dict) -> dict:
+    """A worker's result, checked against its task and the store's schema before it is stored."""
+    if not isinstance(result, dict):
+        raise ValueError(f"result is a {type(result).__name__}, not a dict")
+    if result.get("id") != task["id"] or result.get("content_hash") != task["content_hash"]:
+        raise ValueError("result does not match its task")
+    for key, kind in (("bundle_hash", str), ("status", str), ("score", (int, float)),
+                      ("max_score", (int, float)), ("questions", list)):
+        if not isinstance(result.get(key), kind):
+            raise ValueError(f"result has no valid {key!r}")
+    for question in result["questions"]:
+        if not isinstance(question, dict) or not isinstance(question.get("cases"), list):
+            raise ValueError("malformed question in result")
+        for case in question["cases"]:
+            missing = {"name", "hidden", "passed", "points", "score", "message", "duration_s"} - set(case)
+            if missing:
+                raise ValueError(f"case result without {sorted(missing)}")
+    return result
+
+
 def _run_tasks(store: Store, run_id: int, executor: Executor, todo, bundle, progress: bool,
                console) -> str | None:
     """Submit every task, store each result as it arrives; returns a fatal worker error, if any."""
@@ -225,13 +276,11 @@ def _run_tasks(store: Store, run_id: int, executor: Executor, todo, bundle, prog
             done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
             if not warned and getattr(executor, "protections_message", None):
                 warned = True
-                console.print(f"[yellow]sandbox:[/] {executor.protections_message}")
+                console.print(f"[yellow]{executor.protections_message}[/]", soft_wrap=True)
             for future in done:
                 task = futures.pop(future)
                 try:
-                    result = future.result()
-                    if result.get("id") != task["id"] or result.get("content_hash") != task["content_hash"]:
-                        raise ValueError("result does not match its task")
+                    result = _checked(future.result(), task)
                 except Exception as error:
                     if isinstance(error, WorkerStartError):
                         fatal = str(error)

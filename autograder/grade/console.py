@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autograder.grade.batch import grade_class
+from autograder.grade.batch import OutputBusy, grade_class
 from autograder.grade.bundle import BundleMissing
 
 USAGE_ERROR = 2
@@ -37,6 +37,7 @@ def run_grade(
     workers: int | None = None,
     limits: tuple[str, ...] = (),
     quiet: bool = False,
+    regrade: bool = False,
 ) -> int:
     """Returns the exit code: 0 when the batch completed (whatever the submissions did), 2 for
     usage errors (no bundle, bad options), 1 when the grading workers could not start at all."""
@@ -58,9 +59,9 @@ def run_grade(
     try:
         summary = grade_class(
             submissions, bundle, out_dir, workers=workers, limits=parsed_limits,
-            progress=not quiet, console=console,
+            progress=not quiet, console=console, regrade=regrade,
         )
-    except BundleMissing as error:
+    except (BundleMissing, OutputBusy) as error:
         console.print(f"[red]error:[/] {error}", soft_wrap=True)
         return USAGE_ERROR
     if summary.fatal:

@@ -180,7 +180,10 @@ class _Worker:
         self.current: tuple[dict, Future, float, int] | None = None
         self.started = time.monotonic()
         self.dead_since = 0.0
-        write_frame(self.task_fd, {"type": "config", "config": config})
+        try:
+            write_frame(self.task_fd, {"type": "config", "config": config})
+        except OSError:
+            pass  # died at once: the dispatcher sees the exit and handles it
 
     def log_tail(self, n: int = 1500) -> str:
         if not self.log_path or not self.log_path.exists():
@@ -244,6 +247,9 @@ class LocalProcessExecutor(Executor):
         self._workers: list[_Worker] = []
         self._next_index = 0
         self._failed_starts = 0
+        self._deaths_in_a_row = 0
+        #: This many task-holding worker deaths without one result in between stop the executor.
+        self.max_deaths_in_a_row = 2 * self.n_workers + 4
         self._fatal: BaseException | None = None
         self.protections: dict | None = None
         self.protections_message = None
@@ -310,6 +316,13 @@ class LocalProcessExecutor(Executor):
             task, future, _, attempt = worker.current
             worker.current = None
             tail = worker.log_tail()
+            self._deaths_in_a_row += 1
+            if self._deaths_in_a_row >= self.max_deaths_in_a_row:
+                # Something is wrong with the workers themselves, not with a submission.
+                error = WorkerStartError(f"grading workers keep dying ({reason})\n{tail}")
+                future.set_exception(error)
+                self._fail_all(error)
+                return
             if attempt < self.retries:
                 with self._lock:
                     self._pending.appendleft((task, future, attempt + 1))
@@ -341,6 +354,7 @@ class LocalProcessExecutor(Executor):
         elif kind == "result" and worker.current is not None:
             _, future, _, _ = worker.current
             worker.current = None
+            self._deaths_in_a_row = 0
             future.set_result(frame["result"])
         else:
             raise ValueError(f"unexpected frame {kind!r}")

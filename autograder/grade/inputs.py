@@ -125,13 +125,16 @@ def _folder_notebook(folder: Path, assignment: str | None) -> Path | None:
     return folder / choice if choice else None
 
 
-def discover(submissions_dir: str | Path, assignment: str | None = None) -> Discovery:
+def discover(submissions_dir: str | Path, assignment: str | None = None, *,
+             exclude: tuple[Path, ...] = ()) -> Discovery:
     """List the submissions of a folder (sorted by id), hashing the bytes each one is graded on.
 
     A folder without a notebook is still a submission (it becomes ``invalid_notebook`` when
     loaded, so the student appears in the grades). Two entries with the same id: the first in
     the order notebook, zip, folder, script is graded, the others are skipped and reported.
+    ``exclude``: paths never taken as submissions (the output folder, when it is inside).
     """
+    excluded = {Path(p).resolve() for p in exclude}
     root = Path(submissions_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"submissions folder not found: {root}")
@@ -142,6 +145,8 @@ def discover(submissions_dir: str | Path, assignment: str | None = None) -> Disc
         name = entry.name
         if name.startswith(".") or name.startswith("~"):
             result.skipped.append(Skipped(entry, "hidden file"))
+            continue
+        if entry.resolve() in excluded:
             continue
         if entry.is_symlink():
             result.skipped.append(Skipped(entry, "symbolic link"))

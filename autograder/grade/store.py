@@ -4,7 +4,8 @@ Tables:
 
 - ``submissions``: one row per student id: the hash of the bytes graded, the bundle's hash,
   status, message, total, captured output, and ``present`` (0 when the submission's file has
-  disappeared from the folder since; the row is kept, but reports leave it out).
+  disappeared from the folder since; the row is kept, but grades.csv leaves it out and its
+  results JSON is removed; it comes back if the file does).
 - ``cases``: one row per (submission, question, case).
 - ``questions``: one row per (submission, question): the score from ``runner.score_question``.
 - ``gradings``: an append-only log, one row per grading event (proves "exactly once").

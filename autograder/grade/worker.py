@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.grade.bundle import load_bundle
-from autograder.grade.inputs import SubmissionInputError, load_cells
+from autograder.grade.inputs import SubmissionInputError, load_cells, sha256_file
 from autograder.runner import CaseResult, run_case, score_question
 from autograder.testfiles import Question, load_question
 
@@ -175,6 +175,11 @@ class Grader:
         """Grade one task (``SubmissionRef.to_task()``); never raises."""
         started = time.monotonic()
         try:
+            file = Path(task["file"])
+            if file.is_file() and sha256_file(file) != task["content_hash"]:
+                return self._all_failed(
+                    task, ERROR, "the file changed while the batch was running; graded again on the next run", started
+                )
             cells, note = load_cells(task, self.bundle.assignment)
         except SubmissionInputError as error:
             return self._all_failed(task, error.status, error.message, started)
@@ -202,7 +207,7 @@ class Grader:
                 continue  # defined but not a function: the case says it is missing
         return namespace
 
-    def _run_cells(self, cells: list[str], budget: _Budget, notes: list[str]) -> tuple[Any, str]:
+    def _run_cells(self, cells: list[str], budget: _Budget, notes: list[str]) -> tuple[Any, str, list[str]]:
         """Spawn the sandbox and run the cells. A cell that kills the process (time-out, memory,
         ``os._exit``...) is reported and left out of a new attempt (at most ``MAX_CELL_RETRIES``),
         so that the functions defined by the other cells are still graded."""
@@ -215,12 +220,12 @@ class Grader:
             if submission.alive:
                 if submission.status == "memory":
                     notes.append("a cell ran out of memory (MemoryError)")
-                return submission, status
+                return submission, status, cells
             done = len(submission.cells)
             where = f"code cell {done + 1}" if done < len(cells) else "the cells"
             notes.append(f"{_reason(submission, self.limits)} while running {where}")
             if done >= len(cells) or attempt == MAX_CELL_RETRIES or budget.spent:
-                return submission, status
+                return submission, status, cells
             notes[-1] += "; graded again without that cell"
             submission.close()
             cells = cells[:done] + [""] + cells[done + 1 :]
@@ -230,8 +235,7 @@ class Grader:
         budget = _Budget(self.limits.run_wall_s + self.limits.call_wall_s * max(1, self.n_cases))
         notes = [note] if note else []
         outputs: list[str] = []
-        submission, status = self._run_cells(cells, budget, notes)
-        ran_cells = list(cells)
+        submission, status, ran_cells = self._run_cells(cells, budget, notes)
         try:
             for cell in getattr(submission, "cells", []):
                 if not cell.ok:
@@ -299,13 +303,6 @@ class Grader:
 
 _SANDBOX_STATUS = {"timeout": "timeout", "memory": "memory", "died": "sandbox_died",
                    "output": "sandbox_died", "protocol": "sandbox_died"}
-
-
-def _status(submission: Any) -> str:
-    try:
-        return str(submission.status)
-    except Exception:
-        return "died"
 
 
 def _output(submission: Any) -> str:

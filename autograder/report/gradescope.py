@@ -7,6 +7,7 @@ student's captured output is kept out of it (``extra_data`` carries the grading 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -46,9 +47,14 @@ def results_json(submission: dict, cases: list[dict]) -> dict:
     }
 
 
-def _safe_name(sid: str) -> str:
-    name = "".join(ch if ch.isalnum() or ch in "-_.@+" else "_" for ch in sid)
-    return name.lstrip(".") or "_"
+def result_file_name(sid: str) -> str:
+    """``<id>.json`` when the id is a safe file name; otherwise a cleaned name plus a short hash
+    of the id, so that two ids never share a file."""
+    name = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_.@+") else "_" for ch in sid)
+    name = name.lstrip(".")[:100]
+    if name != sid or not name:
+        name = f"{name or '_'}-{hashlib.sha256(sid.encode()).hexdigest()[:8]}"
+    return name + ".json"
 
 
 def write_results_dir(results_dir: str | Path, items: list[tuple[dict, list[dict]]]) -> list[Path]:
@@ -57,7 +63,7 @@ def write_results_dir(results_dir: str | Path, items: list[tuple[dict, list[dict
     results_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for submission, cases in items:
-        path = results_dir / f"{_safe_name(submission['id'])}.json"
+        path = results_dir / result_file_name(submission["id"])
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(results_json(submission, cases), indent=1), encoding="utf-8")
         os.replace(tmp, path)

@@ -19,6 +19,7 @@ _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_u
                         ctypes.c_ulong]
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
 CLONE_NEWNET = 0x40000000
 CLONE_NEWUSER = 0x10000000
 CLONE_THREAD = 0x00010000
@@ -68,6 +69,7 @@ MS_REC = 16384
 MS_PRIVATE = 1 << 18
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
                         ctypes.c_char_p]
+_libc.mount.restype = ctypes.c_int
 
 
 def mount(source: str, target: str, fstype: str | None, flags: int, data: str | None) -> None:
@@ -86,10 +88,38 @@ def private_tmpfs(path: str, size_mb: int, uid: int | None, gid: int | None) -> 
     mount("sandbox", path, "tmpfs", MS_NOSUID | MS_NODEV, opts)
 
 
+MS_RDONLY = 1
+MS_REMOUNT = 32
+MS_BIND = 4096
+
+
+def expose_readonly(cover: str, paths: list[str]) -> None:
+    """Hide ``cover`` (e.g. /root, mode 0700) behind an empty tmpfs and bind-mount ``paths``
+    (directories beneath it, e.g. the interpreter's standard library) back, read-only.
+
+    Needs a private mount namespace (see :func:`private_tmpfs`) and the right to mount. After a
+    switch to an unprivileged uid the standard library stays importable, and nothing else of
+    ``cover`` is visible.
+    """
+    fds = []
+    try:
+        for p in paths:
+            fds.append((p, os.open(p, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)))
+        mount("sandbox", cover, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
+        for p, fd in fds:
+            os.makedirs(p, mode=0o755, exist_ok=True)
+            mount(f"/proc/self/fd/{fd}", p, None, MS_BIND | MS_REC, None)
+            mount("none", p, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
+        mount("none", cover, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "mode=0755")
+    finally:
+        for _, fd in fds:
+            os.close(fd)
+
+
 def enter_user_and_net_namespace() -> None:
     """Unprivileged network isolation: a new user namespace mapping only our own ids."""
     uid, gid = os.geteuid(), os.getegid()
-    unshare(CLONE_NEWUSER | CLONE_NEWNET)
+    unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWIPC)
     with open("/proc/self/setgroups", "w") as f:
         f.write("deny")
     with open("/proc/self/uid_map", "w") as f:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import resource
 import statistics
 import sys
 import time
@@ -16,11 +17,20 @@ from .errors import Limits
 CELLS = ["import numpy as np\ndef f(x):\n    return 2 * x\n"]
 
 
-def measure_overhead(n: int = 30, *, server=None, limits: Limits | None = None) -> dict:
+def _cpu_now() -> float:
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
+def measure_overhead(n: int = 30, *, server=None, limits: Limits | None = None,
+                     **server_options) -> dict:
     """Time ``n`` rounds of spawn + one call on a 1000-float array + close, in milliseconds.
 
-    Uses ``server`` (a started ForkServer) or starts its own (its start-up time is reported
-    separately as ``start_ms``). The first round is a warm-up and is discarded.
+    Uses ``server`` (a started ForkServer) or starts its own with ``server_options`` (its
+    start-up time is reported separately as ``start_ms``; ``cpu_ms_per_submission`` is then the
+    CPU time of grader, fork server and children per round, fork-server start-up excluded, a
+    figure that does not depend on the machine's load). The first round is a warm-up and is
+    discarded from the wall-clock figures.
     """
     from .server import ForkServer
 
@@ -28,8 +38,9 @@ def measure_overhead(n: int = 30, *, server=None, limits: Limits | None = None) 
     start_ms = None
     if own:
         t0 = time.perf_counter()
-        server = ForkServer(limits or Limits()).start()
+        server = ForkServer(limits or Limits(), **server_options).start()
         start_ms = (time.perf_counter() - t0) * 1e3
+    cpu0 = _cpu_now()
     x = np.arange(1000.0)
     times, spawn_t, call_t, close_t = [], [], [], []
     try:
@@ -55,6 +66,9 @@ def measure_overhead(n: int = 30, *, server=None, limits: Limits | None = None) 
     finally:
         if own:
             server.close()
+    # CPU of the grader + fork server + children (all reaped once the fork server is closed):
+    # unlike wall-clock time it does not depend on what else runs on the machine
+    cpu_ms = (_cpu_now() - cpu0) * 1e3 / (n + 1) if own else None
     return {
         "n": n,
         "median_ms": statistics.median(times),
@@ -64,6 +78,7 @@ def measure_overhead(n: int = 30, *, server=None, limits: Limits | None = None) 
         "call_median_ms": statistics.median(call_t),
         "close_median_ms": statistics.median(close_t),
         "start_ms": start_ms,
+        "cpu_ms_per_submission": cpu_ms,
         "protections": protections,
     }
 
@@ -75,7 +90,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"sandbox per-submission overhead over {r['n']} rounds: median {r['median_ms']:.1f} ms "
           f"(min {r['min_ms']:.1f}, max {r['max_ms']:.1f}); spawn {r['spawn_median_ms']:.1f}, "
           f"call {r['call_median_ms']:.1f}, close {r['close_median_ms']:.1f}; "
-          f"fork server start {r['start_ms']:.0f} ms")
+          f"fork server start {r['start_ms']:.0f} ms; "
+          f"CPU {r['cpu_ms_per_submission']:.1f} ms per submission")
     print("protections:", ", ".join(f"{k}={'on' if v else 'OFF'}" for k, v in
                                     r["protections"].items()))
 

@@ -47,9 +47,7 @@ class CodecError(Exception):
 
 
 def _type_name(obj) -> str:
-    t = type(obj)
-    mod = getattr(t, "__module__", "") or ""
-    return t.__qualname__ if mod in ("builtins", "") else f"{mod}.{t.__qualname__}"
+    return str(getattr(type(obj), "__name__", "object"))[:100]
 
 
 def not_plain_message(obj) -> str:

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 
 from . import _linux, codec
+from .child import EXIT_SETUP_FAILED
 from .errors import (
     CallTimeout,
     Limits,
@@ -88,6 +89,37 @@ class _CpuExceeded(Exception):
     pass
 
 
+def _blocking_ancestor(path: str) -> str | None:
+    """The outermost directory on ``path`` that others cannot traverse (None if there is none)."""
+    parts = path.split("/")
+    for i in range(2, len(parts) + 1):
+        d = "/".join(parts[:i])
+        try:
+            if not os.stat(d).st_mode & 0o001:
+                return d
+        except OSError:
+            return None
+    return None
+
+
+def _hidden_stdlib() -> dict | None:
+    """When the interpreter's standard library sits under a directory others cannot enter
+    (pyenv under /root, mode 0700), the directory to cover and the paths to expose again."""
+    cover, paths = None, []
+    for key in ("stdlib", "platstdlib"):
+        with contextlib.suppress(KeyError):
+            p = os.path.realpath(sysconfig.get_paths()[key])
+            d = _blocking_ancestor(p) if os.path.isdir(p) else None
+            if d is None or d == p or (cover is not None and d != cover):
+                continue
+            cover = d
+            if p not in paths:
+                paths.append(p)
+    if cover is None or cover in ("/", "/usr", "/tmp", "/proc", "/dev", "/sys"):
+        return None
+    return {"cover": cover, "paths": paths}
+
+
 def _read_paths() -> list[str]:
     """What a confined child may still read: the interpreter's libraries and system dirs."""
     paths = set()
@@ -117,6 +149,11 @@ class _Slots:
     def __init__(self):
         self.dir = os.path.join(tempfile.gettempdir(), f"autograder-sandbox-slots-{os.geteuid()}")
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        st = os.lstat(self.dir)
+        if st.st_uid != os.geteuid() or st.st_mode & 0o077 or not os.path.isdir(self.dir) \
+                or os.path.islink(self.dir):
+            raise SandboxError(f"{self.dir} must be a directory owned by uid {os.geteuid()} "
+                               "with mode 0700 (someone else created it?)")
 
     def acquire(self) -> tuple[int, int]:
         for n in range(SLOT_COUNT):
@@ -174,6 +211,7 @@ class ForkServer:
         self._counter = itertools.count()
         self._read_paths = _read_paths()
         self._features: dict[str, bool] = {}
+        self._expose: dict | None = None
 
     # -- lifecycle
     def __enter__(self) -> ForkServer:
@@ -210,6 +248,7 @@ class ForkServer:
             self.close()
             raise SandboxError("the fork server did not start")
         self._zygote_pid = ready["pid"]
+        _remove_stale_workdirs(self.workdir_root)
         self._probe()
         return self
 
@@ -273,6 +312,7 @@ class ForkServer:
         base = os.path.join(CGROUP_ROOT, controller, CGROUP_NAME)
         try:
             os.makedirs(base, exist_ok=True)
+            _remove_stale_cgroups(base)
             probe = os.path.join(base, f"probe_{os.getpid()}_{next(self._counter)}")
             os.mkdir(probe)
             os.rmdir(probe)
@@ -289,6 +329,8 @@ class ForkServer:
         f["netns"] = self._want["netns"] and self.privileged
         f["userns"] = self._want["netns"] and not self.privileged
         f["tmpfs"] = self._want["tmpfs"]
+        self._expose = _hidden_stdlib() if (self.privileged and f["tmpfs"]) else None
+        f["stdlib"] = self._expose is not None
         f["landlock"] = self._want["landlock"] and _linux.landlock_abi() >= 1
         f["seccomp"] = self._want["seccomp"] and _linux.seccomp_supported()
         f["rlimits"] = True
@@ -303,8 +345,8 @@ class ForkServer:
         except SandboxError as exc:
             report = {"errors": {"probe": str(exc)}}
         self.probe_report = report
-        for key in ("cgroups", "rlimits", "netns", "userns", "tmpfs", "landlock", "setuid",
-                    "seccomp"):
+        for key in ("cgroups", "rlimits", "netns", "userns", "tmpfs", "stdlib", "landlock",
+                    "setuid", "seccomp"):
             if key in report and not report[key]:
                 if key == "cgroups":
                     f["cgroup_pids"] = f["cgroup_memory"] = False
@@ -326,7 +368,7 @@ class ForkServer:
             "landlock_tcp": f["landlock"] and landlock_abi >= 4,
             "signal_isolation": report.get("can_signal_parent") is False,
             "kill_all": f["setuid"] or f["cgroup_pids"] or f["seccomp"],
-            "file_isolation": f["setuid"] or f["landlock"],
+            "file_isolation": f["landlock"],
             "disk_quota": f["tmpfs"],
         }
 
@@ -348,6 +390,10 @@ class ForkServer:
         except BaseException:
             sub.close()
             raise
+        if sub._setup_failed:  # a problem of this machine, not of the submission
+            output = sub.output.strip()[-500:]
+            sub.close()
+            raise SandboxError(f"the sandbox could not be set up: {output}")
         return sub
 
 
@@ -384,6 +430,7 @@ class Submission:
         self._alive = False
         self._closed = False
         self._cleaned = False
+        self._setup_failed = False
         self._lock = threading.RLock()
         self._out = bytearray()
         self._out_total = 0
@@ -403,7 +450,7 @@ class Submission:
             if f.get("setuid"):
                 self.uid, self._slot_fd = server._slots.acquire()
                 self.gid = self.uid
-            self.workdir = tempfile.mkdtemp(prefix="sbx-", dir=server.workdir_root)
+            self.workdir = tempfile.mkdtemp(prefix=f"sbx-{os.getpid()}-", dir=server.workdir_root)
             if self.uid is not None:
                 os.chown(self.workdir, self.uid, self.gid)
             os.chmod(self.workdir, 0o700)
@@ -416,7 +463,9 @@ class Submission:
                     if controller == "pids":
                         _write(os.path.join(cg, "pids.max"), str(int(limits.nproc)))
                     else:
-                        mem = (int(limits.memory_mb) + MEMORY_CGROUP_SLACK_MB) << 20
+                        # tmpfs pages (the working directory) are charged here too
+                        mem = (int(limits.memory_mb) + int(limits.disk_mb)
+                               + MEMORY_CGROUP_SLACK_MB) << 20
                         _write(os.path.join(cg, "memory.limit_in_bytes"), str(mem))
             self._launch(probe)
         except BaseException:
@@ -460,11 +509,15 @@ class Submission:
             "netns": f.get("netns", False),
             "userns": f.get("userns", False),
             "tmpfs": f.get("tmpfs", False),
+            "stdlib": f.get("stdlib", False),
+            "expose": server._expose,
             "landlock": f.get("landlock", False),
             "seccomp": f.get("seccomp", False),
         }
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_r, out_w = os.pipe()
+        self._sock, self._out_fd = mine, out_r  # closed by close() whatever happens next
+        os.set_blocking(out_r, False)
         try:
             reply = server._request({"op": "spawn", "spec": spec},
                                     fds=[theirs.fileno(), out_w])
@@ -473,9 +526,6 @@ class Submission:
             os.close(out_w)
         self.pid = int(reply["pid"])
         self._alive = True
-        self._sock = mine
-        self._out_fd = out_r
-        os.set_blocking(out_r, False)
 
     def _probe(self) -> dict:
         try:
@@ -593,8 +643,10 @@ class Submission:
             return {}
         self._cleaned = True
         self._alive = False
+        # without seccomp the child may have forked: also sweep the slot uid (kill(-1) as it)
         req = {"op": "cleanup", "pid": self.pid, "uid": self.uid, "gid": self.gid,
-               "cgroups": self.cgroups, "wait_first": wait_first}
+               "cgroups": self.cgroups, "wait_first": wait_first,
+               "sweep_uid": not self._server._features.get("seccomp", False)}
         try:
             return self._server._request(req)
         except SandboxError:
@@ -644,6 +696,9 @@ class Submission:
         elif sig is not None:
             name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else sig
             status, reason = "died", f"was killed by signal {name}"
+        elif code == EXIT_SETUP_FAILED and not self.cells:
+            status, reason = "died", "could not be confined (sandbox set-up failed)"
+            self._setup_failed = True
         elif code is not None:
             status, reason = "died", f"exited with code {code} (os._exit or a crash)"
         else:
@@ -852,6 +907,61 @@ class Submission:
 # ----------------------------------------------------------------------------- helpers
 
 
+def _remove_stale_cgroups(base: str) -> None:
+    """Empty and remove the cgroups left behind by graders that died (``<uid>_<pid>_<n>``)."""
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return
+    for name in names:
+        parts = name.split("_")
+        path = os.path.join(base, name)
+        if len(parts) != 3 or not os.path.isdir(path):
+            continue
+        if not _pid_is_dead(parts[1]):
+            continue
+        for _ in range(50):
+            try:
+                with open(os.path.join(path, "cgroup.procs")) as f:
+                    pids = [int(p) for p in f.read().split()]
+            except OSError:
+                break
+            for p in pids:
+                with contextlib.suppress(OSError):
+                    os.kill(p, signal.SIGKILL)
+            try:
+                os.rmdir(path)
+                break
+            except OSError:
+                time.sleep(0.01)
+
+
+def _pid_is_dead(text: str) -> bool:
+    if not text.isdigit():
+        return False
+    try:
+        os.kill(int(text), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def _remove_stale_workdirs(root: str) -> None:
+    """Remove ``sbx-<pid>-*`` working directories of graders that died without closing."""
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return
+    for name in names:
+        parts = name.split("-")
+        if len(parts) == 3 and parts[0] == "sbx" and _pid_is_dead(parts[1]):
+            path = os.path.join(root, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                _rmtree(path)
+
+
 def _write(path: str, text: str) -> None:
     with open(path, "w") as f:
         f.write(text)
@@ -868,7 +978,10 @@ def _rmtree(path: str) -> None:
             else:
                 os.unlink(p)
 
-    shutil.rmtree(path, onerror=onerror)
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=onerror)
+    else:
+        shutil.rmtree(path, onerror=onerror)
     if os.path.exists(path):
         shutil.rmtree(path, ignore_errors=True)
 

@@ -74,9 +74,15 @@ def _subplots(nrows=1, ncols=1, *args, squeeze=True, **kwargs):
 
 
 class _StubModule(types.ModuleType):
+    SUBMODULES = ("pyplot", "pylab", "cm", "colors", "animation", "patches", "ticker")
+
     def __getattr__(self, name):
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
+        if name in self.SUBMODULES:  # "from matplotlib import pyplot as plt"
+            import importlib
+
+            return importlib.import_module(f"{self.__name__}.{name}")
         return Anything(f"{self.__name__}.{name}")
 
 
@@ -96,7 +102,7 @@ class _StubFinder:
     def create_module(spec):
         mod = _StubModule(spec.name)
         mod.__path__ = []
-        if spec.name.endswith("pyplot"):
+        if spec.name.endswith(("pyplot", "pylab")):
             mod.subplots = _subplots
         note(f"{spec.name.split('.')[0]} is replaced by a stub in the grader: plots are not drawn")
         return mod

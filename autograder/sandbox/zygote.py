@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import select
 import signal
 import socket
 import sys
@@ -33,7 +34,10 @@ PREIMPORT = [
     "IPython.core.inputtransformer2", "IPython.display", "socket", "selectors", "subprocess",
     "encodings.idna", "encodings.ascii", "encodings.latin_1", "encodings.utf_16",
     "encodings.utf_32", "encodings.cp1252", "encodings.unicode_escape",
-    "encodings.raw_unicode_escape", "stringprep",
+    "encodings.raw_unicode_escape", "stringprep", "zipfile", "gzip", "bz2", "lzma", "tarfile",
+    "zoneinfo", "secrets", "hmac", "signal", "errno", "fnmatch", "shlex", "codecs", "sysconfig",
+    "concurrent.futures", "unittest", "unittest.mock", "html", "urllib.parse", "graphlib",
+    "numpy.lib.recfunctions", "numpy.lib.npyio", "numpy.matlib",
 ]
 
 
@@ -117,6 +121,16 @@ class Zygote:
     def wait_child(self, pid: int, timeout: float) -> int | None:
         if self.children.get(pid) is not None:
             return self.children[pid]
+        if timeout > 0 and hasattr(os, "pidfd_open"):
+            try:  # sleep until the process exits (or the time-out), without polling
+                fd = os.pidfd_open(pid)
+            except OSError:
+                fd = None
+            if fd is not None:
+                try:
+                    select.select([fd], [], [], timeout)
+                finally:
+                    os.close(fd)
         end = time.monotonic() + timeout
         delay = 0.0005
         while True:

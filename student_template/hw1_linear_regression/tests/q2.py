@@ -43,6 +43,8 @@ def _assert_orthogonal(X_D, Y, theta, name, atol=1e-9):
 
 @test_case(points=1, hidden=False)
 def test_normal_equation(normal_equation):
+    import numpy as np
+
     from autograder.checks import Reference, assert_close, assert_no_mutation
 
     ref = Reference("q2")
@@ -50,6 +52,11 @@ def test_normal_equation(normal_equation):
     got = assert_no_mutation(normal_equation, X_D, Y, name="normal_equation")
     assert_close(got, ref.call("theta_12x4", "normal_equation", X_D, Y), rtol=1e-8, atol=1e-10,
                  name="normal_equation(X_D, Y), X_D (12, 4), Y (12,)", hint=NORMAL_HINT)
+    dtype = getattr(got, "dtype", None)
+    assert dtype == np.float64, (
+        f"normal_equation(X_D, Y): the values are right but the dtype is {dtype}; return a "
+        f"float64 array\nhint: {NORMAL_HINT}"
+    )
 
 
 @test_case(points=1, hidden=False)

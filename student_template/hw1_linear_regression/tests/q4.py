@@ -69,6 +69,11 @@ def test_lecture_example_trajectory(gradient_descent):
     expected = ref.call("lecture_lr025", "gradient_descent", _lecture_grad, theta0, 0.25, 6)
     _check_trajectory(got, expected,
                       "gradient_descent(grad_fn, theta0=[0, 0], lr=0.25, steps=6): the iterates")
+    dtype = getattr(got, "dtype", None)
+    assert isinstance(got, np.ndarray) and dtype == np.float64, (
+        f"gradient_descent: the iterates are right but come back as a {type(got).__name__} of "
+        f"dtype {dtype}; return one float64 array\nhint: {GD_HINT}"
+    )
 
 
 @test_case(points=1, hidden=False)

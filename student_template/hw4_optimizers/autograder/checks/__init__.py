@@ -1,0 +1,79 @@
+"""What every test is written with: comparisons, gradient checks, convergence checks,
+benchmark problems, the no-mutation check and recorded expected values.
+
+Imports NumPy and the standard library only: this package is copied verbatim into each
+student template (``student_template/<hw>/autograder/checks/``).
+"""
+
+from . import problems  # the module too: ``checks.problems.quadratic``
+from .compare import CloseResult, assert_close, check_close
+from .convergence import Trajectory, assert_converges, assert_trajectory_close, run_steps
+from .expected import (
+    MissingExpectedValue,
+    Reference,
+    load_expected,
+    recording,
+    save_expected,
+)
+from .gradcheck import (
+    GradCheckResult,
+    assert_directional,
+    assert_gradient,
+    assert_gradient_fast,
+    assert_sampled,
+    assert_vjp,
+    check_directional,
+    check_gradient,
+    check_sampled,
+    check_vjp,
+    numerical_gradient,
+)
+from .mutation import assert_no_mutation
+from .problems import (
+    LinearRegressionData,
+    LogisticRegressionData,
+    Problem,
+    linear_regression_data,
+    logistic_regression_data,
+    quadratic,
+    rosenbrock,
+    xor,
+    xor_accuracy,
+)
+
+__all__ = [
+    "CloseResult",
+    "GradCheckResult",
+    "LinearRegressionData",
+    "LogisticRegressionData",
+    "MissingExpectedValue",
+    "Problem",
+    "Reference",
+    "Trajectory",
+    "assert_close",
+    "assert_converges",
+    "assert_directional",
+    "assert_gradient",
+    "assert_gradient_fast",
+    "assert_no_mutation",
+    "assert_sampled",
+    "assert_trajectory_close",
+    "assert_vjp",
+    "check_close",
+    "check_directional",
+    "check_gradient",
+    "check_sampled",
+    "check_vjp",
+    "linear_regression_data",
+    "load_expected",
+    "logistic_regression_data",
+    "numerical_gradient",
+    "problems",
+    "quadratic",
+    "recording",
+    "rosenbrock",
+    "run_steps",
+    "save_expected",
+    "xor",
+    "xor_accuracy",
+]

@@ -1,0 +1,145 @@
+"""``assert_no_mutation``: a stub must never modify its inputs in place.
+
+The function is called on deep copies of the arguments; afterwards each copy is compared with
+the untouched original (arrays by shape, dtype and values with NaN == NaN; numbers; lists,
+tuples and dicts recursively). Objects of other types (a ``numpy.random.Generator``, a callable)
+are passed as deep copies where possible and not compared: advancing a generator is not a
+mutation of data.
+
+Sandbox proxies record the mutations they saw on the student's side in
+``fn.last_call_mutations`` (a tuple of argument names); those count as well, so the in-kernel
+and the sandboxed paths give the same verdict.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+
+import numpy as np
+
+from ._safe import fmt, format_index, type_name
+
+__all__ = ["assert_no_mutation"]
+
+_ADVICE = ("a function must not modify its inputs in place: work on a copy (x = x.copy()) or "
+           "use out-of-place operations (x = x - lr * g, not x -= lr * g)")
+
+
+def assert_no_mutation(fn, *args, name=None, **kwargs):
+    """Call ``fn(*args, **kwargs)`` on deep copies, fail if any argument changed, return the result.
+
+    ``name`` is the function's name in the message (default ``fn.__name__``). The argument is
+    named by its parameter name when ``inspect.signature(fn)`` binds the call, else
+    ``argument 0``, ``argument 1``..., or by its keyword. Raises AssertionError.
+    """
+    fname = name or getattr(fn, "__name__", None) or "the function"
+    call_args = [_copy(a) for a in args]
+    call_kwargs = {k: _copy(v) for k, v in kwargs.items()}
+    result = fn(*call_args, **call_kwargs)
+
+    labels = _labels(fn, len(args), list(kwargs))
+    problems = []
+    for label, original, after in zip(labels, list(args) + list(kwargs.values()),
+                                      call_args + list(call_kwargs.values())):
+        diff = _difference(original, after, label)
+        if diff:
+            problems.append(diff)
+    reported = getattr(fn, "last_call_mutations", ()) or ()
+    if isinstance(reported, str):
+        reported = (reported,)
+    for arg_name in reported:
+        if not any(p.startswith(f"{arg_name} ") or p.startswith(f"{arg_name}[")
+                   for p in problems):
+            problems.append(f"{arg_name} was modified in place")
+    if problems:
+        lines = [f"{fname} modified its input: {problems[0]}"]
+        lines.extend(f"  also: {p}" for p in problems[1:4])
+        lines.append(f"  {_ADVICE}")
+        raise AssertionError("\n".join(lines))
+    return result
+
+
+def _copy(value):
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    try:
+        return copy.deepcopy(value)
+    except Exception:  # an object that cannot be copied (a proxy, a socket): pass it through
+        return value
+
+
+def _labels(fn, n_pos: int, kw_names: list) -> list:
+    labels = [f"argument {i}" for i in range(n_pos)] + list(kw_names)
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return labels
+    for i in range(n_pos):
+        if i < len(params) and params[i].kind in (inspect.Parameter.POSITIONAL_ONLY,
+                                                  inspect.Parameter.POSITIONAL_OR_KEYWORD):
+            labels[i] = params[i].name
+        else:
+            break
+    return labels
+
+
+def _difference(original, after, label) -> str | None:
+    """A description of how ``after`` differs from ``original``, or None if it does not."""
+    if isinstance(original, np.ndarray):
+        if not isinstance(after, np.ndarray):
+            return f"{label} was replaced by a {type_name(after)}"
+        a = np.ndarray.view(after, np.ndarray)
+        o = np.ndarray.view(original, np.ndarray)
+        if a.shape != o.shape:
+            return f"{label} changed shape from {o.shape} to {a.shape}"
+        if a.dtype != o.dtype:
+            return f"{label} changed dtype from {o.dtype} to {a.dtype}"
+        if o.dtype.kind in "biufc":
+            changed = (a != o) & ~(_isnan(a) & _isnan(o))
+        else:
+            changed = np.array([x is not y and x != y for x, y in zip(o.ravel(), a.ravel())],
+                               dtype=bool).reshape(o.shape)
+        n = int(np.count_nonzero(changed))
+        if n == 0:
+            return None
+        idx = tuple(np.argwhere(changed)[0]) if o.ndim else ()
+        return (f"{label} was modified in place ({n} of {o.size} entries changed; "
+                f"at index {format_index(idx)} it was {_show(o[idx])}, now {_show(a[idx])})")
+    if isinstance(original, dict):
+        if not isinstance(after, dict):
+            return f"{label} was replaced by a {type_name(after)}"
+        if list(dict.keys(original)) != list(dict.keys(after)):
+            added = [k for k in dict.keys(after) if k not in original]
+            removed = [k for k in original if k not in dict.keys(after)]
+            return f"{label} was modified in place (keys added {added!r}, removed {removed!r})"
+        for k in original:
+            d = _difference(original[k], dict.__getitem__(after, k), f"{label}[{k!r}]")
+            if d:
+                return d
+        return None
+    if isinstance(original, (list, tuple)):
+        if type(after) is not type(original) or len(after) != len(original):
+            return f"{label} was modified in place (now {type_name(after)} of length {len(after)})"
+        for i, (o, a) in enumerate(zip(original, after)):
+            d = _difference(o, a, f"{label}[{i}]")
+            if d:
+                return d
+        return None
+    if isinstance(original, (bool, int, float, complex, str, bytes, np.generic)) or original is None:
+        return None  # immutable: cannot be changed in place
+    return None  # other objects (generators, callables): not compared
+
+
+def _isnan(a):
+    try:
+        return np.isnan(a)
+    except TypeError:
+        return np.zeros(a.shape, dtype=bool)
+
+
+def _show(v):
+    try:
+        return fmt(v)
+    except (TypeError, ValueError):
+        return repr(v)[:40]

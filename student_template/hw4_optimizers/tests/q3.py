@@ -1,0 +1,67 @@
+from otter.test_files import test_case
+
+OK_FORMAT = False
+
+name = "q3"
+points = 2
+
+HINT = (
+    "one scalar accumulator: accum' = accum + sum(grad**2) (the squared norm, summed over all "
+    "entries), added BEFORE it is used; theta' = theta - lr * grad / sqrt(eps + accum') with "
+    "eps inside the square root, as in the CV lecture; return accum' as a float"
+)
+
+
+@test_case(points=1, hidden=False)
+def test_adagrad_norm_step(adagrad_norm_step):
+    import numpy as np
+
+    from autograder.checks import Reference, assert_close, assert_no_mutation
+
+    ref = Reference("q3")
+    rng = np.random.default_rng(30)
+    # small gradients and eps = 1e-2: where eps goes matters
+    theta, grad = rng.normal(size=3), 1e-3 * rng.normal(size=3)
+    got = assert_no_mutation(adagrad_norm_step, theta, grad, 0.0, 0.1, 1e-2,
+                             name="adagrad_norm_step")
+    expected = ref.call("ada_first", "adagrad_norm_step", theta, grad, 0.0, 0.1, 1e-2)
+    assert isinstance(got, (tuple, list)) and len(got) == 2, (
+        "adagrad_norm_step must return a pair (theta', accum')"
+    )
+    label = "adagrad_norm_step(theta, grad ~1e-3, accum=0.0, lr=0.1, eps=1e-2)"
+    assert_close(got[1], expected[1], rtol=1e-12, atol=1e-18, name=f"{label}: accum'", hint=HINT)
+    assert_close(got[0], expected[0], rtol=1e-12, atol=1e-15, name=f"{label}: theta'", hint=HINT)
+    # a later step: accumulator already large, 2-D theta
+    theta, grad = rng.normal(size=(2, 2)), rng.normal(size=(2, 2))
+    got = assert_no_mutation(adagrad_norm_step, theta, grad, 2.5, 0.5, 1e-8,
+                             name="adagrad_norm_step")
+    expected = ref.call("ada_later", "adagrad_norm_step", theta, grad, 2.5, 0.5, 1e-8)
+    assert_close(got, expected, rtol=1e-12, atol=1e-15,
+                 name="adagrad_norm_step(theta (2, 2), grad, accum=2.5, lr=0.5, eps=1e-8)",
+                 hint=HINT)
+
+
+@test_case(points=1, hidden=False)
+def test_adagrad_norm_path(adagrad_norm_step):
+    from autograder.checks import (
+        Reference,
+        assert_converges,
+        assert_trajectory_close,
+        problems,
+        run_steps,
+    )
+
+    ref = Reference("q3")
+    problem = problems.quadratic(dim=4, condition=10.0, seed=3)
+
+    def step(th, g, accum):
+        return adagrad_norm_step(th, g, accum, 1.0, 1e-8)
+
+    traj = run_steps(step, problem.start(), problem.grad, 8, state=0.0)
+    expected = ref.compute("ada_traj", lambda sol: run_steps(
+        lambda th, g, a: sol.adagrad_norm_step(th, g, a, 1.0, 1e-8), problem.start(),
+        problem.grad, 8, state=0.0).iterates)
+    assert_trajectory_close(traj, expected, rtol=1e-10, atol=1e-13,
+                            name="adagrad_norm_step (lr=1) on a quadratic", hint=HINT)
+    assert_converges(step, problem, steps=100, tol=1e-6, state=0.0,
+                     name="adagrad_norm_step (lr=1)", hint=HINT)

@@ -1,0 +1,63 @@
+from otter.test_files import test_case
+
+OK_FORMAT = False
+
+name = "q4"
+points = 2
+
+HINT = (
+    "v' = gamma * v + (1 - gamma) * grad**2 (elementwise), then "
+    "theta' = theta - lr * grad / (sqrt(v') + eps) with the NEW v' and epsilon outside the "
+    "square root (as torch.optim.RMSprop; the RL lecture writes sqrt(v + eps))"
+)
+
+
+@test_case(points=1, hidden=False)
+def test_rmsprop_step(rmsprop_step):
+    import numpy as np
+
+    from autograder.checks import Reference, assert_close, assert_no_mutation
+
+    ref = Reference("q4")
+    rng = np.random.default_rng(40)
+    theta, grad, v = rng.normal(size=(2, 3)), rng.normal(size=(2, 3)), rng.uniform(size=(2, 3))
+    got = assert_no_mutation(rmsprop_step, theta, grad, v, 0.01, 0.9, 1e-8, name="rmsprop_step")
+    expected = ref.call("rms_step", "rmsprop_step", theta, grad, v, 0.01, 0.9, 1e-8)
+    assert_close(got, expected, rtol=1e-12, atol=1e-15,
+                 name="rmsprop_step(theta, grad, v, lr=0.01, gamma=0.9, eps=1e-8)", hint=HINT)
+    # first step from v = 0 with tiny gradients: where epsilon goes matters
+    theta, grad = rng.normal(size=4), 1e-4 * rng.normal(size=4)
+    got = rmsprop_step(theta, grad, np.zeros(4), 0.01, 0.9, 1e-3)
+    expected = ref.call("rms_tiny", "rmsprop_step", theta, grad, np.zeros(4), 0.01, 0.9, 1e-3)
+    assert_close(got, expected, rtol=1e-12, atol=1e-18,
+                 name="rmsprop_step(theta, grad ~1e-4, v=0, lr=0.01, gamma=0.9, eps=1e-3)",
+                 hint=HINT)
+
+
+@test_case(points=1, hidden=False)
+def test_rmsprop_path(rmsprop_step):
+    import numpy as np
+
+    from autograder.checks import (
+        Reference,
+        assert_converges,
+        assert_trajectory_close,
+        problems,
+        run_steps,
+    )
+
+    ref = Reference("q4")
+    problem = problems.quadratic(dim=4, condition=10.0, seed=3)
+    v0 = np.zeros(4)
+
+    def step(th, g, v):
+        return rmsprop_step(th, g, v, 0.05, 0.99, 1e-8)
+
+    traj = run_steps(step, problem.start(), problem.grad, 8, state=v0)
+    expected = ref.compute("rms_traj", lambda sol: run_steps(
+        lambda th, g, v: sol.rmsprop_step(th, g, v, 0.05, 0.99, 1e-8), problem.start(),
+        problem.grad, 8, state=v0).iterates)
+    assert_trajectory_close(traj, expected, rtol=1e-10, atol=1e-13,
+                            name="RMSprop (lr=0.05, gamma=0.99) on a quadratic", hint=HINT)
+    assert_converges(step, problem, steps=80, tol=1e-9, state=v0,
+                     name="RMSprop (lr=0.05, gamma=0.99)", hint=HINT)

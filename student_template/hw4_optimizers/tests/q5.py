@@ -1,0 +1,91 @@
+from otter.test_files import test_case
+
+OK_FORMAT = False
+
+name = "q5"
+points = 3
+
+HINT = (
+    "m' = beta1 m + (1 - beta1) grad and v' = beta2 v + (1 - beta2) grad**2; bias correction "
+    "mhat = m' / (1 - beta1**t), vhat = v' / (1 - beta2**t) with t 1-based (the first step is "
+    "t = 1: use t as given, do not add 1); theta' = theta - lr * mhat / (sqrt(vhat) + eps): "
+    "epsilon goes outside the square root (Kingma & Ba, torch.optim.Adam), not inside as in "
+    "the RL lecture; return (theta', m', v')"
+)
+
+
+@test_case(points=1, hidden=False)
+def test_adam_step(adam_step):
+    import numpy as np
+
+    from autograder.checks import Reference, assert_close, assert_no_mutation
+
+    ref = Reference("q5")
+    rng = np.random.default_rng(50)
+    theta, grad, m = rng.normal(size=(2, 2)), rng.normal(size=(2, 2)), rng.normal(size=(2, 2))
+    v = rng.uniform(size=(2, 2))
+    got = assert_no_mutation(adam_step, theta, grad, m, v, 3, lr=0.01, beta1=0.9, beta2=0.999,
+                             eps=1e-8, name="adam_step")
+    expected = ref.call("adam_t3", "adam_step", theta, grad, m, v, 3, lr=0.01, beta1=0.9,
+                        beta2=0.999, eps=1e-8)
+    assert isinstance(got, (tuple, list)) and len(got) == 3, (
+        "adam_step must return a triple (theta', m', v')"
+    )
+    assert_close(got, expected, rtol=1e-12, atol=1e-15,
+                 name="adam_step(theta, grad, m, v, t=3, lr=0.01)", hint=HINT)
+
+
+@test_case(points=1, hidden=False)
+def test_adam_tiny_gradients(adam_step):
+    import numpy as np
+
+    from autograder.checks import Reference, assert_close
+
+    ref = Reference("q5")
+    rng = np.random.default_rng(51)
+    # gradients and moments around 1e-9: sqrt(vhat) + eps ~ 2e-8, but sqrt(vhat + eps) ~ 1e-4
+    theta, grad, m = rng.normal(size=4), 1e-9 * rng.normal(size=4), 1e-9 * rng.normal(size=4)
+    v = 1e-18 * rng.uniform(size=4)
+    got = adam_step(theta, grad, m, v, 5, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)
+    expected = ref.call("adam_tiny", "adam_step", theta, grad, m, v, 5, lr=1e-3, beta1=0.9,
+                        beta2=0.999, eps=1e-8)
+    assert isinstance(got, (tuple, list)) and len(got) == 3, (
+        "adam_step must return a triple (theta', m', v')"
+    )
+    assert_close(got, expected, rtol=1e-10, atol=1e-30,
+                 name="adam_step with gradients ~1e-9, t=5, eps=1e-8", hint=HINT)
+
+
+@test_case(points=1, hidden=False)
+def test_adam_path(adam_step):
+    import numpy as np
+
+    from autograder.checks import (
+        Reference,
+        assert_converges,
+        assert_trajectory_close,
+        problems,
+        run_steps,
+    )
+
+    ref = Reference("q5")
+
+    def make_step(fn, lr):
+        def step(th, g, state):
+            m, v, t = state
+            th, m, v = fn(th, g, m, v, t + 1, lr=lr, beta1=0.9, beta2=0.999, eps=1e-8)
+            return th, (m, v, t + 1)
+        return step
+
+    rosen = problems.rosenbrock()
+    z2 = np.zeros(2)
+    traj = run_steps(make_step(adam_step, 0.05), rosen.start(), rosen.grad, 8, state=(z2, z2, 0))
+    expected = ref.compute("adam_traj_rosen", lambda sol: run_steps(
+        make_step(sol.adam_step, 0.05), rosen.start(), rosen.grad, 8, state=(z2, z2, 0)).iterates)
+    assert_trajectory_close(traj, expected, rtol=1e-10, atol=1e-13,
+                            name="Adam (lr=0.05) on the Rosenbrock function, t = 1, 2, ...",
+                            hint=HINT)
+    problem = problems.quadratic(dim=4, condition=10.0, seed=3)
+    z4 = np.zeros(4)
+    assert_converges(make_step(adam_step, 0.1), problem, steps=100, tol=1e-4,
+                     state=(z4, z4, 0), name="Adam (lr=0.1)", hint=HINT)
