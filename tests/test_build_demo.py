@@ -268,3 +268,24 @@ def test_cli_build_and_check(tmp_path):
     assert "differs: README.md" in result.output
     result = runner.invoke(main, ["build", "hw_nope", *args])
     assert result.exit_code == 2 and "unknown assignment" in result.output
+
+
+def test_strip_hidden_cases_unit():
+    from autograder.build.stripping import strip_hidden_cases
+
+    source = (
+        "from otter.test_files import test_case\n\nname = 'q1'\npoints = 5  # total\n\n"
+        "@test_case(points=1)\ndef test_a(f):\n    assert f(1) == 1\n\n"
+        "# big inputs, seed 77\n@test_case(points=2, hidden=True)\ndef test_b(f):\n"
+        "    assert f(77) == 77\n\n\n"
+        "@test_case(points=2, hidden=False)\ndef test_c(f):\n    assert f(2) == 2\n"
+    )
+    stripped = strip_hidden_cases(source, public_points=3)
+    assert "test_b" not in stripped and "seed 77" not in stripped
+    assert "points = 3  # total\n" in stripped
+    assert stripped == source.replace(
+        "# big inputs, seed 77\n@test_case(points=2, hidden=True)\ndef test_b(f):\n"
+        "    assert f(77) == 77\n\n\n", ""
+    ).replace("points = 5", "points = 3")
+    with pytest.raises(BuildError, match="literal True or False"):
+        strip_hidden_cases("@test_case(hidden=HIDE)\ndef test_x(f):\n    pass\n")

@@ -324,3 +324,26 @@ def test_measure_overhead(server):
     r = measure_overhead(3, server=server)
     assert r["n"] == 3 and 0 < r["min_ms"] <= r["median_ms"] <= r["max_ms"]
     assert r["protections"] == server.protections
+
+
+def test_fork_server_path_excludes_the_working_directory(tmp_path, monkeypatch):
+    from autograder.sandbox.server import _zygote_path
+
+    (tmp_path / "json.py").write_text("raise SystemExit('imported a stray module')\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend("")
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    path = _zygote_path()
+    assert str(tmp_path) not in path and "" not in path
+    assert os.path.isdir(os.path.join(path[0], "autograder", "sandbox"))
+
+
+def test_string_hashing_is_reproducible(server):
+    import subprocess
+    import sys
+
+    expected = subprocess.run([sys.executable, "-c", "print(hash('gradient'))"], text=True,
+                              env={"PYTHONHASHSEED": "0"}, capture_output=True).stdout.strip()
+    with server.spawn(["def h():\n    return hash('gradient')"]) as s:
+        assert s.proxy("h")() == int(expected)

@@ -124,9 +124,12 @@ def test_infinite_loop_inside_a_call(server, body):
     assert_clean(server, sub)
 
 
-def test_cpu_limit_per_call(server):
+@pytest.mark.parametrize("prelude", ["", "import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\n"])
+def test_cpu_limit_per_call(server, prelude):
+    """RLIMIT_CPU (SIGXCPU) stops it; if the student ignores SIGXCPU, the grader's CPU watch."""
     limits = Limits(run_wall_s=10, call_wall_s=60, call_cpu_s=1, memory_mb=512)
-    with run(server, ["def spin():\n    while True:\n        pass"], limits=limits) as sub:
+    cell = prelude + "def spin():\n    while True:\n        pass"
+    with run(server, [cell], limits=limits) as sub:
         with pytest.raises(CallTimeout, match="CPU"):
             sub.proxy("spin")()
         assert sub.status == "timeout"
@@ -282,6 +285,13 @@ def test_exits_inside_cells_and_calls(server):
         assert sub.status == "died" and "code 4" in sub.reason
         assert sub.cells == []
     assert_clean(server, sub)
+
+
+def test_exit_while_a_grandchild_holds_the_connection(loose_server):
+    cell = "import os, time\nif os.fork() == 0:\n    time.sleep(3600)\nos._exit(3)"
+    with run(loose_server, [cell]) as sub:
+        assert sub.status == "died" and "code 3" in sub.reason  # noticed, not a time-out
+    assert_clean(loose_server, sub)
 
 
 @pytest.mark.parametrize("srv", ["server", "loose_server"])
@@ -501,3 +511,26 @@ def test_a_failed_confinement_step_never_runs_the_code():
         with pytest.raises(SandboxError, match="could not be set up"):
             fs.spawn(["open('ran', 'w')\nprint('ran')"])
         assert fs._subs == set()
+
+
+def test_fork_server_killed_under_an_open_submission():
+    fs = ForkServer(LIMITS).start()
+    try:
+        sub = fs.spawn(["import time\ndef f():\n    return 1"])
+        assert sub.proxy("f")() == 1
+        os.kill(fs.zygote_pid, 9)
+        with pytest.raises(SandboxError):
+            fs.spawn(["x = 1"])
+        with pytest.raises(SandboxDied):  # the child died with its fork server (PDEATHSIG)
+            sub.proxy("f")()
+        sub.closed_ticks = _ticks()
+        sub.close()
+        # the orphaned child is re-parented to init, which reaps it a little later: a zombie
+        # may remain for a moment, but nothing runs
+        left = _processes_of(sub.uid, sub.pid, sub.closed_ticks)
+        assert all("state=Z" in p for p in left), left
+        assert not os.path.exists(sub.workdir)
+        for cg in sub.cgroups:
+            assert not os.path.exists(cg)
+    finally:
+        fs.close()

@@ -88,7 +88,7 @@ def test_everything_off_is_reported_and_still_runs():
     with ForkServer(LIMITS, privileged=False, seccomp=False, landlock=False, netns=False) as fs:
         p = fs.protections
         assert not p["seccomp"] and not p["landlock"] and not p["netns"]
-        assert not p["kill_all"] and not p["file_isolation"]
+        assert not p["kill_all"] and not p["file_isolation"] and not p["signal_isolation"]
         msg = fs.missing_protections_message()
         for key in ("seccomp", "landlock", "netns", "kill_all"):
             assert key in msg

@@ -124,22 +124,25 @@ def _tree_files(root: Path) -> list[Path]:
 
 
 def source_hash(source: AssignmentSource) -> str:
-    """SHA-256 of everything the build reads: the assignment folder (but its mutants), the
-    reference module, the checks package and the requirement pins; independent of where the
-    checkout lives."""
+    """SHA-256 of exactly what the build reads: the notebook source, the test files, the
+    reference module, the checks package's modules and the requirement pins. Stray files
+    (editor backups, caches, mutants, which only ``verify`` reads) do not count, and neither
+    does where the checkout lives."""
+    from autograder.testfiles import question_files
+
     digest = hashlib.sha256()
 
     def add(label: str, data: bytes) -> None:
         digest.update(label.encode() + b"\0" + str(len(data)).encode() + b"\0" + data)
 
     add("format", BUILD_FORMAT.encode())
-    for path in _tree_files(source.assignment_dir):
-        if path.is_relative_to(source.mutants_dir):
-            continue  # mutants feed `verify`, not the build's outputs
-        add("assignment/" + path.relative_to(source.assignment_dir).as_posix(), path.read_bytes())
+    add("notebook", source.notebook_source.read_bytes())
+    for path in question_files(source.tests_dir):
+        add("tests/" + path.name, path.read_bytes())
     add("solutions", source.solutions_path.read_bytes())
     for path in _tree_files(source.checks_dir):
-        add("checks/" + path.relative_to(source.checks_dir).as_posix(), path.read_bytes())
+        if path.suffix == ".py":
+            add("checks/" + path.relative_to(source.checks_dir).as_posix(), path.read_bytes())
     add("requirements", "\n".join(requirement_pins()).encode())
     return digest.hexdigest()
 

@@ -49,8 +49,8 @@ def strip_hidden_cases(source: str, *, public_points: float | None = None,
                        filename: str = "<test file>") -> str:
     """The test file without its hidden cases.
 
-    Each hidden function is cut from its first decorator line to its last line, together with
-    the blank lines that follow it. When the file sets a module-level ``points = <total>``, the
+    Each hidden function is cut from its first decorator line (or the comment block right above
+    it) to its last line, together with the blank lines that follow it. When the file sets a module-level ``points = <total>``, the
     total is replaced by ``public_points`` so otter resolves every public case to the same points
     as in the full file.
     """
@@ -59,6 +59,8 @@ def strip_hidden_cases(source: str, *, public_points: float | None = None,
     drop: set[int] = set()  # 0-based line indices
     for node in hidden_case_functions(source, filename=filename):
         start = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
+        while start > 0 and lines[start - 1].lstrip().startswith("#"):
+            start -= 1  # a comment block right above a hidden case describes it: it goes too
         end = node.end_lineno  # exclusive, 0-based
         while end < len(lines) and not lines[end].strip():
             end += 1

@@ -3,15 +3,36 @@
 Public API (see docs/architecture.md, "Sandbox proxies")::
 
     from autograder.sandbox import ForkServer, Limits
-    with ForkServer(Limits()) as server:
+    with ForkServer(Limits()) as server:          # one per grader worker process
         print(server.missing_protections_message() or "all protections in force")
-        with server.spawn(cells) as sub:
-            sub.cells, sub.output, sub.status, sub.names()
+        with server.spawn(cells) as sub:          # thread-safe
+            sub.status, sub.reason, sub.cells, sub.output, sub.names(), sub.alive
             f = sub.proxy("f"); f(x); f.last_call_mutations
+
+Layers (``server.protections`` says which are in force; ``privileged=False`` simulates a
+non-root grader, which is how the test-suite covers that path):
+
+- a fork server process (``zygote``) started with ``python -s -P`` and a clean environment
+  (``OPENBLAS/OMP/MKL_NUM_THREADS=1``) that has imported numpy, IPython's input transformer and
+  common stdlib modules, and never imports ``solutions``, ``otter`` or tests;
+- per submission a forked child: ``setsid``, inherited fds closed, clean env, its own pids and
+  memory cgroups (root), rlimits (CPU re-armed per call, AS = inherited + memory_mb, FSIZE,
+  NOFILE, NPROC per slot uid, CORE=0, oom_score_adj=1000), network+IPC namespace (root, or a user
+  namespace otherwise), a private mount namespace with a size-limited tmpfs as working directory
+  (and, when the interpreter lives under /root, only its standard library bind-mounted back
+  read-only), Landlock (files: the interpreter's libraries read-only, the working directory
+  read-write; no TCP; signals and abstract sockets scoped), ``setresuid`` to a dedicated uid
+  per concurrent slot (60000+, root only), ``PR_SET_PDEATHSIG``, and a seccomp filter (no
+  sockets, exec, fork (threads allowed), ptrace, namespaces, mounts, signals to other
+  processes); any protection the probe found working that then fails aborts the child;
+- the grader enforces wall-clock limits, watches the child's CPU time and output (capped;
+  a flood kills), and talks to the child only through :mod:`.codec` (JSON + validated .npy
+  frames, never pickle); close() kills the process group, the cgroups' tasks and (when the child
+  could fork) every process of the slot uid, and removes the working directory.
 
 The fork server process imports only the child-side modules (``zygote``, ``child``, ``shims``,
 ``codec``, ``_linux``, ``errors``); the grader-side classes live in ``server`` and are loaded
-lazily here so that importing ``autograder.sandbox.zygote`` does not pull them in.
+lazily here. ``python -m autograder.sandbox.bench`` measures the per-submission overhead.
 """
 
 from .errors import (

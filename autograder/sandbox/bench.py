@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import statistics
 import sys
@@ -17,9 +18,16 @@ from .errors import Limits
 CELLS = ["import numpy as np\ndef f(x):\n    return 2 * x\n"]
 
 
-def _cpu_now() -> float:
-    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+def _cpu_now(zygote_pid: int | None) -> float | None:
+    """CPU seconds of this process + the fork server + the sandboxes it has reaped."""
+    s = resource.getrusage(resource.RUSAGE_SELF)
+    try:
+        with open(f"/proc/{zygote_pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, TypeError):
+        return None
+    ticks = sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    return s.ru_utime + s.ru_stime + ticks / os.sysconf("SC_CLK_TCK")
 
 
 def measure_overhead(n: int = 30, *, server=None, limits: Limits | None = None,
@@ -27,10 +35,10 @@ def measure_overhead(n: int = 30, *, server=None, limits: Limits | None = None,
     """Time ``n`` rounds of spawn + one call on a 1000-float array + close, in milliseconds.
 
     Uses ``server`` (a started ForkServer) or starts its own with ``server_options`` (its
-    start-up time is reported separately as ``start_ms``; ``cpu_ms_per_submission`` is then the
-    CPU time of grader, fork server and children per round, fork-server start-up excluded, a
-    figure that does not depend on the machine's load). The first round is a warm-up and is
-    discarded from the wall-clock figures.
+    start-up time is reported separately as ``start_ms``). ``cpu_ms_per_submission`` is the CPU
+    time of this process, the fork server and the sandboxes per round (all rounds; it includes
+    whatever else this process did meanwhile). The first round is a warm-up and is discarded
+    from the wall-clock figures.
     """
     from .server import ForkServer
 
@@ -40,7 +48,7 @@ def measure_overhead(n: int = 30, *, server=None, limits: Limits | None = None,
         t0 = time.perf_counter()
         server = ForkServer(limits or Limits(), **server_options).start()
         start_ms = (time.perf_counter() - t0) * 1e3
-    cpu0 = _cpu_now()
+    cpu0 = _cpu_now(server.zygote_pid)
     x = np.arange(1000.0)
     times, spawn_t, call_t, close_t = [], [], [], []
     try:
@@ -63,12 +71,13 @@ def measure_overhead(n: int = 30, *, server=None, limits: Limits | None = None,
             call_t.append((t2 - t1) * 1e3)
             close_t.append((t3 - t2) * 1e3)
         protections = dict(server.protections)
+        # CPU of grader + fork server + the reaped sandboxes: a figure that depends much less
+        # on what else runs on the machine than wall-clock time
+        cpu1 = _cpu_now(server.zygote_pid)
     finally:
         if own:
             server.close()
-    # CPU of the grader + fork server + children (all reaped once the fork server is closed):
-    # unlike wall-clock time it does not depend on what else runs on the machine
-    cpu_ms = (_cpu_now() - cpu0) * 1e3 / (n + 1) if own else None
+    cpu_ms = (cpu1 - cpu0) * 1e3 / (n + 1) if cpu0 is not None and cpu1 is not None else None
     return {
         "n": n,
         "median_ms": statistics.median(times),
@@ -91,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
           f"(min {r['min_ms']:.1f}, max {r['max_ms']:.1f}); spawn {r['spawn_median_ms']:.1f}, "
           f"call {r['call_median_ms']:.1f}, close {r['close_median_ms']:.1f}; "
           f"fork server start {r['start_ms']:.0f} ms; "
-          f"CPU {r['cpu_ms_per_submission']:.1f} ms per submission")
+          f"CPU {r['cpu_ms_per_submission'] or 0:.1f} ms per submission")
     print("protections:", ", ".join(f"{k}={'on' if v else 'OFF'}" for k, v in
                                     r["protections"].items()))
 

@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import pwd
+import select
 import shutil
 import signal
 import socket
@@ -50,13 +51,24 @@ _ZYGOTE_CODE = ("import sys, json; sys.path[:] = json.loads(sys.argv[1]) + sys.p
 
 
 def _zygote_path() -> list[str]:
-    """The grader's import path (absolute, existing directories) with the package root first."""
+    """The fork server's import path: the package root, then the grader's path entries that
+    belong to the installation (under a prefix, site-/dist-packages, or listed in PYTHONPATH).
+    Never the current directory or the script's directory: the fork server runs as root and
+    must not import a stray ``json.py`` lying in a directory of submissions."""
+    prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    configured = {os.path.realpath(p) for p in os.environ.get("PYTHONPATH", "").split(":") if p}
     out = [_PKG_ROOT]
     for p in sys.path:
-        ap = os.path.abspath(p) if p else None
-        if ap and os.path.isdir(ap) and ap not in out:
+        if not p:
+            continue
+        ap = os.path.realpath(p)
+        if ap in out or not os.path.isdir(ap):
+            continue
+        if (ap in configured or os.path.basename(ap) in ("site-packages", "dist-packages")
+                or any(ap == q or ap.startswith(q.rstrip("/") + "/") for q in prefixes)):
             out.append(ap)
     return out
+
 
 CHILD_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -126,7 +138,7 @@ def _read_paths() -> list[str]:
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):
         with contextlib.suppress(KeyError):
             paths.add(sysconfig.get_paths()[key])
-    for p in ("/usr", "/lib", "/lib64", "/etc/localtime", "/usr/share/zoneinfo", "/dev/urandom",
+    for p in ("/usr", "/lib", "/lib64", "/etc/localtime", "/etc/ld.so.cache", "/dev/urandom",
               "/dev/zero"):
         paths.add(p)
     for mod in ("numpy", "IPython"):
@@ -231,7 +243,10 @@ class ForkServer:
             env["LD_LIBRARY_PATH"] = os.environ["LD_LIBRARY_PATH"]
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-E", "-s", "-c", _ZYGOTE_CODE, json.dumps(_zygote_path()),
+                # -s: no user site; -P (3.11+): no script/cwd entry on sys.path (cwd is "/"
+                # anyway). Not -I/-E: the environment is ours and PYTHONHASHSEED must apply
+                [sys.executable, "-s", *(["-P"] if sys.version_info >= (3, 11) else []), "-c",
+                 _ZYGOTE_CODE, json.dumps(_zygote_path()),
                  str(child.fileno())],
                 env=env, cwd="/", pass_fds=[child.fileno()], stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, start_new_session=True)
@@ -271,9 +286,7 @@ class ForkServer:
                 self._proc.kill()
                 self._proc.wait()
             self._proc = None
-        for base in self._cg_bases.values():
-            with contextlib.suppress(OSError):
-                os.rmdir(base)
+        # the (empty) parent cgroups stay: other graders on the machine may be using them
 
     # -- zygote requests
     def _request(self, req: dict, fds: list[int] | None = None, timeout: float = 60) -> dict:
@@ -431,6 +444,7 @@ class Submission:
         self._closed = False
         self._cleaned = False
         self._setup_failed = False
+        self._pidfd: int | None = None
         self._lock = threading.RLock()
         self._out = bytearray()
         self._out_total = 0
@@ -458,6 +472,7 @@ class Submission:
             for controller in ("pids", "memory"):
                 if f.get(f"cgroup_{controller}"):
                     cg = os.path.join(server._cg_bases[controller], tag)
+                    os.makedirs(os.path.dirname(cg), exist_ok=True)
                     os.mkdir(cg)
                     self.cgroups.append(cg)
                     if controller == "pids":
@@ -526,6 +541,10 @@ class Submission:
             os.close(out_w)
         self.pid = int(reply["pid"])
         self._alive = True
+        try:  # readable once the child exits, even if its own children keep the socket open
+            self._pidfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):
+            self._pidfd = None
 
     def _probe(self) -> dict:
         try:
@@ -580,6 +599,10 @@ class Submission:
             if cpu_budget is not None and \
                     self._cpu_seconds() - cpu_budget[0] > cpu_budget[1] + CPU_POLL_SLACK_S:
                 raise _CpuExceeded()
+            if self._pidfd is not None and self._sock is not None:
+                ready, _, _ = select.select([self._pidfd, self._sock], [], [], 0)
+                if self._pidfd in ready and self._sock not in ready:
+                    raise codec.Closed()  # the child is gone; a grandchild holds the socket
 
         watch = {self._out_fd: self._drain_output} if self._out_fd is not None else None
         try:
@@ -709,6 +732,10 @@ class Submission:
         self._close_channels()
 
     def _close_channels(self) -> None:
+        if self._pidfd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._pidfd)
+            self._pidfd = None
         if self._sock is not None:
             with contextlib.suppress(OSError):
                 self._sock.close()

@@ -6,7 +6,8 @@ It never imports ``solutions``, ``otter`` or test files, and never sees tests or
 it receives only spawn/cleanup requests (JSON over a SOCK_SEQPACKET socket, with the child's
 socket and output pipe passed as file descriptors).
 
-Run as: ``python -E -s -c "...; from autograder.sandbox.zygote import main; main(fd)"``.
+Run as: ``python -s -P -c "...; from autograder.sandbox.zygote import main; main(fd)"`` with a
+clean environment.
 """
 
 from __future__ import annotations
