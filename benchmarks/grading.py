@@ -230,6 +230,7 @@ class Figures:
     largest_process_peak_mb: float = 0.0
     rusage_children_maxrss_mb: float = 0.0
     memory_samples: int = 0
+    load_average: float = 0.0
 
 
 def grade_ours(class_dir: Path, bundle: Path, out: Path, workers: int, figures: Figures) -> dict:
@@ -390,7 +391,8 @@ def _mark(ok: bool | None) -> str:
 
 
 def report(f: Figures) -> list[tuple[str, bool | None]]:
-    print(f"\nbenchmark: {f.assignment}, {f.n} submissions, {f.workers} workers, {os.cpu_count()} cores")
+    print(f"\nbenchmark: {f.assignment}, {f.n} submissions, {f.workers} workers, {os.cpu_count()} cores "
+          f"(load average at the start {f.load_average:.2f}: the figures assume an idle machine)")
     print(f"  this grader   : {f.ours_rate:8.2f} submissions/s  ({f.n} in {f.ours_seconds:.2f} s; "
           f"{', '.join(f'{k} {v}' for k, v in sorted(f.ours_statuses.items()))})")
     if f.otter_n:
@@ -453,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
 
     hw = args.assignment
     bundle = ensure_bundle(hw, args.build_dir)
-    figures = Figures(assignment=hw, n=args.n, workers=args.workers)
+    figures = Figures(assignment=hw, n=args.n, workers=args.workers, load_average=os.getloadavg()[0])
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
         work = args.work_dir or Path(tmp)
         if work.exists() and args.work_dir:

@@ -81,11 +81,13 @@ def confine(spec: dict, sock_fd: int, out_fd: int, report: dict | None = None) -
     os.setsid()
     _arrange_fds(sock_fd, out_fd)
 
+    import time as _t
+    _T=[("start",_t.perf_counter())]
     def step(name, fn):
         if not spec.get(name):
             return
         try:
-            fn()
+            fn(); _T.append((name,_t.perf_counter()))
             if report is not None:
                 report[name] = True
         except Exception as exc:
@@ -125,19 +127,22 @@ def confine(spec: dict, sock_fd: int, out_fd: int, report: dict | None = None) -
 
     step("setuid", drop)
     # after the credential change (which clears it): die with the fork server
-    _linux.set_pdeathsig(signal.SIGKILL)
+    _linux.set_pdeathsig(signal.SIGKILL); _T.append(("pdeath",_t.perf_counter()))
     if os.getppid() != spec["zygote_pid"]:
         os._exit(EXIT_SETUP_FAILED)
     step("seccomp", _linux.install_seccomp)
-    allowed = tuple(spec["read_paths"])
+    allowed = tuple(spec["read_paths"]); _T.append(("allowed",_t.perf_counter()))
     sys.path[:] = [p for p in sys.path if p and any(p == r or p.startswith(r.rstrip("/") + "/")
                                                     for r in allowed)]
-    sys.path_importer_cache.clear()
+    _T.append(("pathset",_t.perf_counter())); sys.path_importer_cache.clear(); _T.append(("path",_t.perf_counter()))
+    _T.append(("pdeath",_t.perf_counter())) if False else None
     sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="backslashreplace",
                       closefd=False)
     sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="backslashreplace",
                       closefd=False)
     sys.stdin = io.StringIO()
+    _T.append(("end",_t.perf_counter()))
+    os.write(2, ("TIMING " + " ".join(f"{n}={(t-_T[i][1])*1e3:.2f}" for i,(n,t) in enumerate(_T[1:])) + "\n").encode())
 
 
 # ----------------------------------------------------------------------------- errors
@@ -205,6 +210,7 @@ class Session:
     # -- cells
     def run_cells(self, cells: list) -> None:
         from IPython.core.inputtransformer2 import TransformerManager
+        import time as _t; _a=_t.perf_counter()
 
         tm = TransformerManager()
         for i, src in enumerate(cells):
@@ -225,6 +231,7 @@ class Session:
                  if isinstance(n, str) and not (n.startswith("__") and n.endswith("__"))
                  and not (n in self.injected and self.injected[n] is v)]
         callables = [n for n in names if callable(self.ns.get(n))]
+        os.write(2, f"CELLS {(_t.perf_counter()-_a)*1e3:.2f}\n".encode())
         self.send({"op": "ready", "names": names[:10000], "callables": callables[:10000],
                    "notes": shims.NOTES[:100]})
 
@@ -404,8 +411,11 @@ def main(spec: dict, sock_fd: int, out_fd: int) -> None:
             os._exit(0)
         confine(spec, sock_fd, out_fd)
         sock = socket.socket(fileno=SOCK_FD)
+        import time as _t; _a=_t.perf_counter()
         session = Session(sock, spec["limits"])
-        msg, _ = session.recv()
+        msg, _ = session.recv(); _b=_t.perf_counter()
+        session.run_cells(msg["cells"]) if False else None
+        os.write(2, f"SESSION {(_b-_a)*1e3:.2f}\n".encode())
         if msg.get("op") != "run" or not isinstance(msg.get("cells"), list):
             os._exit(EXIT_SETUP_FAILED)
         session.run_cells(msg["cells"])
