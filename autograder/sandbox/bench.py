@@ -16,6 +16,7 @@ import numpy as np
 from .errors import Limits
 
 CELLS = ["import numpy as np\ndef f(x):\n    return 2 * x\n"]
+ROUND_TRIPS = 200  # tiny calls timed one by one for the round-trip figure
 
 
 def _cpu_now(zygote_pid: int | None) -> float | None:
@@ -30,8 +31,25 @@ def _cpu_now(zygote_pid: int | None) -> float | None:
     return s.ru_utime + s.ru_stime + ticks / os.sysconf("SC_CLK_TCK")
 
 
+def measure_round_trip(sub, calls: int = ROUND_TRIPS) -> dict:
+    """Median and 90th percentile (ms) of one proxy round trip: ``f(x)`` with ``x`` a (5, 3)
+    array, ``calls`` times after a short warm-up, in a running submission defining ``f``."""
+    f = sub.proxy("f")
+    x = np.random.default_rng(0).normal(size=(5, 3))
+    for _ in range(10):
+        f(x)
+    times = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        f(x)
+        times.append((time.perf_counter() - t0) * 1e3)
+    times.sort()
+    return {"round_trip_median_ms": statistics.median(times),
+            "round_trip_p90_ms": times[int(0.9 * (len(times) - 1))]}
+
+
 def measure_overhead(n: int = 30, *, server=None, limits: Limits | None = None,
-                     **server_options) -> dict:
+                     round_trips: int = ROUND_TRIPS, **server_options) -> dict:
     """Time ``n`` rounds of spawn + one call on a 1000-float array + close, in milliseconds.
 
     Uses ``server`` (a started ForkServer) or starts its own with ``server_options`` (its
@@ -74,6 +92,10 @@ def measure_overhead(n: int = 30, *, server=None, limits: Limits | None = None,
         # CPU of grader + fork server + the reaped sandboxes: a figure that depends much less
         # on what else runs on the machine than wall-clock time
         cpu1 = _cpu_now(server.zygote_pid)
+        rt = {"round_trip_median_ms": None, "round_trip_p90_ms": None}
+        if round_trips:
+            with server.spawn(CELLS, limits=limits) as sub:
+                rt = measure_round_trip(sub, round_trips)
     finally:
         if own:
             server.close()
@@ -86,6 +108,8 @@ def measure_overhead(n: int = 30, *, server=None, limits: Limits | None = None,
         "spawn_median_ms": statistics.median(spawn_t),
         "call_median_ms": statistics.median(call_t),
         "close_median_ms": statistics.median(close_t),
+        **rt,
+        "round_trips": round_trips,
         "start_ms": start_ms,
         "cpu_ms_per_submission": cpu_ms,
         "protections": protections,
@@ -101,6 +125,10 @@ def main(argv: list[str] | None = None) -> None:
           f"call {r['call_median_ms']:.1f}, close {r['close_median_ms']:.1f}; "
           f"fork server start {r['start_ms']:.0f} ms; "
           f"CPU {r['cpu_ms_per_submission'] or 0:.1f} ms per submission")
+    if r["round_trip_median_ms"] is not None:
+        print(f"proxy round trip (f(x), x a (5, 3) array, {r['round_trips']} calls): median "
+              f"{r['round_trip_median_ms'] * 1e3:.0f} us, 90th percentile "
+              f"{r['round_trip_p90_ms'] * 1e3:.0f} us")
     print("protections:", ", ".join(f"{k}={'on' if v else 'OFF'}" for k, v in
                                     r["protections"].items()))
 

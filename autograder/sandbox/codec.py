@@ -70,10 +70,31 @@ def plain_array(x) -> np.ndarray:
     return arr
 
 
+_HEADER_CACHE_MAX = 1024
+_npy_headers: dict = {}   # (dtype.str, fortran_order, shape) -> the .npy header numpy writes
+_parsed_headers: dict = {}  # the bytes of a .npy header -> numpy's (shape, fortran, dtype) for it
+
+
 def npy_bytes(arr: np.ndarray) -> bytes:
-    bio = io.BytesIO()
-    npformat.write_array(bio, arr, allow_pickle=False)
-    return bio.getvalue()
+    """``arr`` (a :func:`plain_array`) as the bytes ``numpy.lib.format.write_array`` writes.
+
+    The header is a function of (descr, fortran order, shape) only, so it is computed by numpy
+    once per such key and reused; the data are ``arr.tobytes`` in the order the header states.
+    """
+    c_order = arr.flags.c_contiguous
+    fortran = not c_order and arr.flags.f_contiguous
+    key = (arr.dtype.str, fortran, arr.shape)
+    header = _npy_headers.get(key)
+    if header is None or arr.dtype.fields is not None or arr.dtype.metadata is not None:
+        bio = io.BytesIO()
+        npformat.write_array(bio, arr, allow_pickle=False)
+        full = bio.getvalue()
+        if arr.dtype.fields is None and arr.dtype.metadata is None:
+            if len(_npy_headers) >= _HEADER_CACHE_MAX:
+                _npy_headers.clear()
+            _npy_headers[key] = full[:len(full) - arr.nbytes]
+        return full
+    return header + arr.tobytes(order="F" if fortran else "C")
 
 
 def encode(value, arrays: list, on_other: Callable | None = None, _depth: int = 0):
@@ -135,19 +156,35 @@ def encode(value, arrays: list, on_other: Callable | None = None, _depth: int = 
 
 def parse_npy(data, max_bytes: int = MAX_MESSAGE_BYTES) -> np.ndarray:
     """Parse one untrusted .npy frame without pickle and without trusting its sizes."""
-    bio = io.BytesIO(data)
-    try:
-        version = npformat.read_magic(bio)
-        if version == (1, 0):
-            shape, fortran, dtype = npformat.read_array_header_1_0(bio, max_header_size=MAX_HEADER)
-        elif version == (2, 0):
-            shape, fortran, dtype = npformat.read_array_header_2_0(bio, max_header_size=MAX_HEADER)
-        else:
-            raise CodecError(f"unsupported .npy version {version}")
-    except CodecError:
-        raise
-    except Exception as exc:  # ValueError, SyntaxError, ... from the header parser
-        raise CodecError(f"malformed array header: {type(exc).__name__}: {str(exc)[:200]}") from None
+    key = _header_key(data)
+    cached = _parsed_headers.get(key) if key is not None else None
+    if cached is not None:
+        shape, fortran, dtype = cached
+        offset = len(key)
+    else:
+        bio = io.BytesIO(data)
+        try:
+            version = npformat.read_magic(bio)
+            if version == (1, 0):
+                shape, fortran, dtype = npformat.read_array_header_1_0(
+                    bio, max_header_size=MAX_HEADER)
+            elif version == (2, 0):
+                shape, fortran, dtype = npformat.read_array_header_2_0(
+                    bio, max_header_size=MAX_HEADER)
+            else:
+                raise CodecError(f"unsupported .npy version {version}")
+        except CodecError:
+            raise
+        except Exception as exc:  # ValueError, SyntaxError, ... from the header parser
+            raise CodecError(f"malformed array header: {type(exc).__name__}: "
+                             f"{str(exc)[:200]}") from None
+        offset = bio.tell()
+        if key is not None and len(key) == offset:
+            # numpy's parse is a pure function of these bytes: remember it (the checks below
+            # still run on every array)
+            if len(_parsed_headers) >= _HEADER_CACHE_MAX:
+                _parsed_headers.clear()
+            _parsed_headers[key] = (shape, fortran, dtype)
     if (dtype.kind not in ARRAY_KINDS or dtype.fields is not None or dtype.subdtype is not None
             or dtype.hasobject):
         raise CodecError(f"array dtype {dtype!s} is not allowed (bool, int, float, complex only)")
@@ -161,7 +198,6 @@ def parse_npy(data, max_bytes: int = MAX_MESSAGE_BYTES) -> np.ndarray:
         if count > max_bytes:
             raise CodecError("array too large")
     nbytes = count * dtype.itemsize
-    offset = bio.tell()
     if nbytes > max_bytes:
         raise CodecError(f"array too large ({nbytes} bytes > {max_bytes})")
     if len(data) - offset != nbytes:
@@ -173,15 +209,42 @@ def parse_npy(data, max_bytes: int = MAX_MESSAGE_BYTES) -> np.ndarray:
     return flat.reshape(shape, order=order).copy(order="K")
 
 
+_HEADER_KEY_MAX = 512  # longer headers (rare: many dimensions) are parsed every time
+
+
+def _header_key(data) -> bytes | None:
+    """The magic, version, length field and header of a .npy frame (``None`` when the frame is
+    too short for its own length field or the header is too long to cache)."""
+    if len(data) < 10 or bytes(data[:6]) != npformat.MAGIC_PREFIX:
+        return None
+    if data[6] == 1 and data[7] == 0:
+        end = 10 + int.from_bytes(data[8:10], "little")
+    elif data[6] == 2 and data[7] == 0:
+        if len(data) < 12:
+            return None
+        end = 12 + int.from_bytes(data[8:12], "little")
+    else:
+        return None
+    if end > _HEADER_KEY_MAX or end > len(data):
+        return None
+    return bytes(data[:end])
+
+
 def _reject_constant(name):
     raise CodecError(f"non-standard JSON constant {name}")
+
+
+# what json.loads(s, parse_constant=...) / json.dumps(obj, separators=..., allow_nan=False)
+# build on every call, built once
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
 def loads_json(raw: bytes):
     if len(raw) > MAX_JSON_BYTES:
         raise CodecError("message structure too large")
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        return _DECODER.decode(raw.decode("utf-8"))
     except CodecError:
         raise
     except (ValueError, RecursionError, UnicodeDecodeError) as exc:
@@ -241,7 +304,7 @@ def decode(node, arrays: list, on_handle: Callable | None = None, _depth: int = 
 
 
 def pack(header: dict, arrays: list) -> bytes:
-    raw = json.dumps(header, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    raw = _ENCODER.encode(header).encode("utf-8")
     if len(raw) > MAX_JSON_BYTES:
         raise CodecError(f"message structure too large ({len(raw)} bytes)")
     total = sum(len(a) for a in arrays)
@@ -266,6 +329,9 @@ class Closed(Exception):
     """The peer closed the connection."""
 
 
+_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+
+
 def _recv_exact(sock, n: int, deadline: float | None, poll: Callable | None,
                 watch: dict | None = None):
     buf = bytearray(n)
@@ -273,7 +339,25 @@ def _recv_exact(sock, n: int, deadline: float | None, poll: Callable | None,
     got = 0
     waiting = deadline is not None or poll is not None or bool(watch)
     last_poll = time.monotonic()
+    # (a socket with a time-out would wait in recv_into even with MSG_DONTWAIT)
+    fast = waiting and bool(_DONTWAIT) and not sock.gettimeout()
     while got < n:
+        if fast:
+            # the peer usually sends a whole message at once: take what is there without a
+            # select() first, and wait (below) only when nothing is
+            if deadline is not None and time.monotonic() >= deadline:
+                raise Deadline()
+            try:
+                k = sock.recv_into(view[got:], n - got, _DONTWAIT)
+            except (ConnectionResetError, BrokenPipeError):
+                k = 0
+            except (BlockingIOError, InterruptedError):
+                k = -1
+            if k == 0:
+                raise Closed()
+            if k > 0:
+                got += k
+                continue
         while waiting:
             now = time.monotonic()
             if deadline is not None and now >= deadline:

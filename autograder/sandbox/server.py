@@ -45,6 +45,7 @@ MEMORY_CGROUP_SLACK_MB = 128
 MAX_NAMES = 10_000
 CPU_POLL_SLACK_S = 0.5
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
+_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 _PKG_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _ZYGOTE_CODE = ("import sys, json; sys.path[:] = json.loads(sys.argv[1]) + sys.path; "
                 "from autograder.sandbox.zygote import main; main(int(sys.argv[2]))")
@@ -445,6 +446,7 @@ class Submission:
         self._cleaned = False
         self._setup_failed = False
         self._pidfd: int | None = None
+        self._stat_fd: int | None = None
         self._lock = threading.RLock()
         self._out = bytearray()
         self._out_total = 0
@@ -581,9 +583,16 @@ class Submission:
                 raise _OutputFlood()
 
     def _cpu_seconds(self) -> float:
+        """The child's CPU time (utime + stime of all its threads) from /proc/<pid>/stat, read
+        through a descriptor opened at the first reading (then re-read with pread: no open per
+        call; once the child is reaped the reads fail instead of reading a reused pid)."""
         try:
-            with open(f"/proc/{self.pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+            if self._stat_fd is None:
+                if not self._alive:  # never by pid once the child may have been reaped
+                    return 0.0
+                self._stat_fd = os.open(f"/proc/{self.pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+            text = os.pread(self._stat_fd, 4096, 0).decode("ascii", "replace")
+            fields = text.rsplit(")", 1)[1].split()
             return (int(fields[11]) + int(fields[12])) / _CLK_TCK
         except (OSError, IndexError, ValueError):
             return 0.0
@@ -633,8 +642,20 @@ class Submission:
         except codec.CodecError as exc:
             raise ProtocolError(f"cannot send this value to the submission: {exc}") from None
         try:
+            # a small message fits in the socket buffer: one send, no time-out juggling
+            # (BlockingIOError when the buffer is full; the rest goes out below, with a time-out)
+            fast = _DONTWAIT and self._sock.gettimeout() is None
+            sent = self._sock.send(raw, _DONTWAIT) if fast else 0
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self._on_death()
+            raise SandboxDied(self.reason) from None
+        if sent == len(raw):
+            return
+        try:
             self._sock.settimeout(max(0.01, deadline - time.monotonic()))
-            self._sock.sendall(raw)
+            self._sock.sendall(memoryview(raw)[sent:])
         except TimeoutError:
             self._kill("timeout", "the submission stopped reading its input")
             raise CallTimeout(self.reason) from None
@@ -732,6 +753,10 @@ class Submission:
         self._close_channels()
 
     def _close_channels(self) -> None:
+        if self._stat_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._stat_fd)
+            self._stat_fd = None
         if self._pidfd is not None:
             with contextlib.suppress(OSError):
                 os.close(self._pidfd)
@@ -771,7 +796,12 @@ class Submission:
                     except OSError:
                         time.sleep(0.01)
             if self.workdir:
-                _rmtree(self.workdir)
+                try:  # usually empty here (the files were on the child's private tmpfs)
+                    os.rmdir(self.workdir)
+                except FileNotFoundError:
+                    pass
+                except OSError:
+                    _rmtree(self.workdir)
             if self._slot_fd is not None:
                 _Slots.release(self._slot_fd)
                 self._slot_fd = None
