@@ -44,6 +44,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+# The overhead is measured in this process standing in for a grading worker, so it gets a
+# worker's environment: one BLAS thread (see autograder/grade/executor.py).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
@@ -310,6 +315,19 @@ def measure_overhead(hw: str, bundle: Path, notebook: Path, repeats: int, figure
     again with the sandbox API directly: fork a sandbox and run the cells, run every case
     through proxies, close; and a sandbox with one trivial cell gives the bare fork cost.
     """
+    from autograder.grade.worker import pin_to_cpu
+
+    # Measured as a grading worker runs: pinned to one CPU with its sandboxes.
+    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    pin_to_cpu(0)
+    try:
+        _measure_pinned(hw, bundle, notebook, repeats, figures)
+    finally:
+        if affinity is not None:
+            os.sched_setaffinity(0, affinity)
+
+
+def _measure_pinned(hw: str, bundle: Path, notebook: Path, repeats: int, figures: Figures) -> None:
     from autograder.build.expected import reference_namespace
     from autograder.build.sources import assignment_source, load_solutions
     from autograder.grade.inputs import discover, load_cells

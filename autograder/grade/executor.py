@@ -157,6 +157,11 @@ class _Worker:
         stderr = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         env = dict(os.environ)
         env["AUTOGRADER_WORKER_PARENT"] = str(os.getpid())
+        # One worker per core: BLAS threads in a worker would only spin against the other
+        # workers and the sandboxes (measured: they busy-wait on every proxy round trip).
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[var] = "1"
+        env["AUTOGRADER_WORKER_CPU"] = str(index)  # see worker.pin_to_cpu
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "autograder.grade.worker", str(task_r), str(res_w)],

@@ -379,10 +379,31 @@ def _set_pdeathsig() -> None:
         os._exit(3)  # the grader died before we set the signal
 
 
+def pin_to_cpu(index: int) -> int | None:
+    """Pin this process (and the fork server and sandboxes it starts) to one CPU.
+
+    A worker and its sandbox take turns (the worker waits while the student's code runs), so they
+    lose nothing by sharing a core, and every proxy round trip then avoids waking a process on
+    another CPU: measured on the 2-core CI machine, 228 -> 160 us per round trip and 18 -> 13 ms of
+    fixed cost per submission. Workers are spread round-robin over the CPUs this process may use.
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        return None  # macOS: the scheduler decides
+    allowed = sorted(os.sched_getaffinity(0))
+    cpu = allowed[index % len(allowed)]
+    try:
+        os.sched_setaffinity(0, {cpu})
+    except OSError:
+        return None
+    return cpu
+
+
 def main(argv: list[str]) -> int:
     from autograder.grade.executor import read_frame, write_frame
 
     _set_pdeathsig()
+    if os.environ.get("AUTOGRADER_WORKER_CPU", "").isdigit():
+        pin_to_cpu(int(os.environ["AUTOGRADER_WORKER_CPU"]))
     task_fd, result_fd = int(argv[0]), int(argv[1])
     os.set_inheritable(task_fd, False)
     os.set_inheritable(result_fd, False)
