@@ -47,20 +47,23 @@ def test_rmsprop_path(rmsprop_step):
     )
 
     ref = Reference("q4")
-    problem = problems.quadratic(dim=4, condition=10.0, seed=3)
-    v0 = np.zeros(4)
+    # one run of the student's steps serves both checks: its first 6 iterates against the
+    # reference trajectory, its last against the optimum (the run is replayed, not re-run)
+    problem = problems.quadratic(dim=3, condition=5.0, seed=2)
+    v0 = np.zeros(3)
 
     def step(th, g, v):
-        return rmsprop_step(th, g, v, 0.05, 0.99, 1e-8)
+        return rmsprop_step(th, g, v, 0.1, 0.99, 1e-8)
 
-    traj = run_steps(step, problem.start(), problem.grad, 8, state=v0)
+    traj = run_steps(step, problem.start(), problem.grad, 26, state=v0)
     expected = ref.compute("rms_traj", lambda sol: run_steps(
-        lambda th, g, v: sol.rmsprop_step(th, g, v, 0.05, 0.99, 1e-8), problem.start(),
-        problem.grad, 8, state=v0).iterates)
-    assert_trajectory_close(traj, expected, rtol=1e-10, atol=1e-13,
-                            name="RMSprop (lr=0.05, gamma=0.99) on a quadratic", hint=HINT)
-    assert_converges(step, problem, steps=80, tol=1e-9, state=v0,
-                     name="RMSprop (lr=0.05, gamma=0.99)", hint=HINT)
+        lambda th, g, v: sol.rmsprop_step(th, g, v, 0.1, 0.99, 1e-8), problem.start(),
+        problem.grad, 6, state=v0).iterates)
+    assert_trajectory_close(traj, expected, k=6, rtol=1e-10, atol=1e-13,
+                            name="RMSprop (lr=0.1, gamma=0.99) on a quadratic", hint=HINT)
+    replay = iter(traj.iterates[1:])
+    assert_converges(lambda th, g, v: (next(replay), v), problem, steps=traj.steps, tol=1e-6,
+                     criterion="distance", name="RMSprop (lr=0.1, gamma=0.99)", hint=HINT)
 
 
 @test_case(points=2, hidden=True)
@@ -94,17 +97,18 @@ def test_rmsprop_hidden(rmsprop_step):
                             float(gamma), eps)
         assert_close(got, expected, rtol=1e-11, atol=1e-20,
                      name=f"rmsprop_step ({key}: theta of shape {np.shape(theta)})", hint=HINT)
-    problem = problems.quadratic(dim=3, condition=10.0, seed=13)
-    v0 = np.zeros(3)
+    problem = problems.quadratic(dim=2, condition=3.0, seed=6)
+    v0 = np.zeros(2)
 
     def step(th, g, v):
         return rmsprop_step(th, g, v, 0.05, 0.99, 1e-8)
 
-    traj = run_steps(step, problem.start(), problem.grad, 8, state=v0)
+    traj = run_steps(step, problem.start(), problem.grad, 22, state=v0)
     expected = ref.compute("rms_traj_hidden", lambda sol: run_steps(
         lambda th, g, v: sol.rmsprop_step(th, g, v, 0.05, 0.99, 1e-8), problem.start(),
-        problem.grad, 8, state=v0).iterates)
-    assert_trajectory_close(traj, expected, rtol=1e-10, atol=1e-13,
+        problem.grad, 6, state=v0).iterates)
+    assert_trajectory_close(traj, expected, k=6, rtol=1e-10, atol=1e-13,
                             name="RMSprop (lr=0.05, gamma=0.99), second quadratic", hint=HINT)
-    assert_converges(step, problem, steps=80, tol=1e-9, state=v0,
-                     name="RMSprop (lr=0.05, gamma=0.99)", hint=HINT)
+    replay = iter(traj.iterates[1:])
+    assert_converges(lambda th, g, v: (next(replay), v), problem, steps=traj.steps, tol=1e-6,
+                     criterion="distance", name="RMSprop (lr=0.05, gamma=0.99)", hint=HINT)

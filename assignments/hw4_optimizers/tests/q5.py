@@ -70,25 +70,37 @@ def test_adam_path(adam_step):
 
     ref = Reference("q5")
 
-    def make_step(fn, lr):
+    def make_step(fn, lr, beta1, beta2):
         def step(th, g, state):
             m, v, t = state
-            th, m, v = fn(th, g, m, v, t + 1, lr=lr, beta1=0.9, beta2=0.999, eps=1e-8)
+            th, m, v = fn(th, g, m, v, t + 1, lr=lr, beta1=beta1, beta2=beta2, eps=1e-8)
             return th, (m, v, t + 1)
         return step
 
     rosen = problems.rosenbrock()
     z2 = np.zeros(2)
-    traj = run_steps(make_step(adam_step, 0.05), rosen.start(), rosen.grad, 8, state=(z2, z2, 0))
+    traj = run_steps(make_step(adam_step, 0.05, 0.9, 0.999), rosen.start(), rosen.grad, 5,
+                     state=(z2, z2, 0))
     expected = ref.compute("adam_traj_rosen", lambda sol: run_steps(
-        make_step(sol.adam_step, 0.05), rosen.start(), rosen.grad, 8, state=(z2, z2, 0)).iterates)
+        make_step(sol.adam_step, 0.05, 0.9, 0.999), rosen.start(), rosen.grad, 5,
+        state=(z2, z2, 0)).iterates)
     assert_trajectory_close(traj, expected, rtol=1e-10, atol=1e-13,
                             name="Adam (lr=0.05) on the Rosenbrock function, t = 1, 2, ...",
                             hint=HINT)
-    problem = problems.quadratic(dim=4, condition=10.0, seed=3)
-    z4 = np.zeros(4)
-    assert_converges(make_step(adam_step, 0.1), problem, steps=100, tol=1e-4,
-                     state=(z4, z4, 0), name="Adam (lr=0.1)", hint=HINT)
+    # one run of the student's steps serves both checks: its first 6 iterates against the
+    # reference trajectory, its last against the optimum (the run is replayed, not re-run)
+    problem = problems.quadratic(dim=2, condition=4.0, seed=1)
+    traj = run_steps(make_step(adam_step, 0.2, 0.5, 0.99), problem.start(), problem.grad, 40,
+                     state=(z2, z2, 0))
+    expected = ref.compute("adam_traj_quadratic", lambda sol: run_steps(
+        make_step(sol.adam_step, 0.2, 0.5, 0.99), problem.start(), problem.grad, 6,
+        state=(z2, z2, 0)).iterates)
+    assert_trajectory_close(traj, expected, k=6, rtol=1e-10, atol=1e-13,
+                            name="Adam (lr=0.2, beta1=0.5, beta2=0.99) on a quadratic", hint=HINT)
+    replay = iter(traj.iterates[1:])
+    assert_converges(lambda th, g, s: (next(replay), s), problem, steps=traj.steps, tol=1e-4,
+                     criterion="distance", name="Adam (lr=0.2, beta1=0.5, beta2=0.99)",
+                     hint=HINT)
 
 
 @test_case(points=1, hidden=True)
@@ -154,7 +166,6 @@ def test_adam_hidden_path(adam_step):
 
     from autograder.checks import (
         Reference,
-        assert_converges,
         assert_trajectory_close,
         problems,
         run_steps,
@@ -169,14 +180,13 @@ def test_adam_hidden_path(adam_step):
             return th, (m, v, t + 1)
         return step
 
-    problem = problems.quadratic(dim=3, condition=10.0, seed=13)
+    # the first steps on a problem the public tests never show (convergence: test_adam_path)
+    problem = problems.quadratic(dim=3, condition=5.0, seed=2)
     z3 = np.zeros(3)
-    traj = run_steps(make_step(adam_step, 0.1), problem.start(), problem.grad, 8,
+    traj = run_steps(make_step(adam_step, 0.1), problem.start(), problem.grad, 6,
                      state=(z3, z3, 0))
     expected = ref.compute("adam_traj_hidden", lambda sol: run_steps(
-        make_step(sol.adam_step, 0.1), problem.start(), problem.grad, 8,
+        make_step(sol.adam_step, 0.1), problem.start(), problem.grad, 6,
         state=(z3, z3, 0)).iterates)
     assert_trajectory_close(traj, expected, rtol=1e-10, atol=1e-13,
                             name="Adam (lr=0.1), second quadratic", hint=HINT)
-    assert_converges(make_step(adam_step, 0.1), problem, steps=100, tol=1e-4,
-                     state=(z3, z3, 0), name="Adam (lr=0.1)", hint=HINT)
