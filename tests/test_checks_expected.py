@@ -123,6 +123,18 @@ def test_lookup_order(tmp_path, monkeypatch):
     assert Reference("q1", test_file=tmp_path / "nowhere" / "tests" / "q1.py").call("k", "f") == 3.0
 
 
+def test_rebuilt_file_is_read_again_and_cached_values_cannot_be_corrupted(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOGRADER_EXPECTED_DIR", str(tmp_path))
+    path = tmp_path / "q1.npz"
+    save_expected(path, {"k": np.array([1.0, 2.0])})
+    first = Reference("q1").call("k", "f")
+    first[0] = 99.0  # a test scribbling on its expected value
+    np.testing.assert_array_equal(Reference("q1").call("k", "f"), [1.0, 2.0])
+    save_expected(path, {"k": np.array([5.0, 6.0, 7.0])})
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    np.testing.assert_array_equal(Reference("q1").call("k", "f"), [5.0, 6.0, 7.0])
+
+
 def test_reference_remembers_the_constructing_file(tmp_path, monkeypatch):
     monkeypatch.delenv("AUTOGRADER_EXPECTED_DIR", raising=False)
     here = Reference("q1")
