@@ -15,6 +15,7 @@ from autograder.sandbox import (
     SandboxDied,
     StudentError,
 )
+from tests.proc_helpers import processes_of
 
 LIMITS = Limits(run_wall_s=20, call_wall_s=10)
 
@@ -26,33 +27,8 @@ def server():
     assert fs._proc is None
 
 
-def _processes_of(uid: int | None, sid: int | None) -> list[str]:
-    """Processes of this real uid or session that started before now (another grader on the
-    machine may take the slot uid as soon as it is released)."""
-    with open("/proc/uptime") as f:
-        now = float(f.read().split()[0]) * os.sysconf("SC_CLK_TCK")
-    found = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/status") as f:
-                status = f.read()
-            with open(f"/proc/{d}/stat") as f:
-                stat = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ruid = int(status.split("\nUid:")[1].split()[0])
-        session = int(stat[3])
-        if int(stat[19]) > now:
-            continue
-        if (uid is not None and ruid == uid) or (sid is not None and session == sid):
-            found.append(f"{d} {stat[0]} uid={ruid} sid={session}")
-    return found
-
-
 def assert_all_gone(sub):
-    assert _processes_of(sub.uid, sub.pid) == []
+    assert processes_of(sub.uid, sub.pid) == []
     for cg in sub.cgroups:
         assert not os.path.exists(cg)
     assert not os.path.exists(sub.workdir)

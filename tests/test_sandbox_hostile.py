@@ -20,6 +20,7 @@ from autograder.sandbox import (
     SandboxError,
     StudentError,
 )
+from tests.proc_helpers import processes_of, ticks
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROOT = os.geteuid() == 0
@@ -40,38 +41,10 @@ def loose_server():
         yield fs
 
 
-def _ticks() -> float:
-    with open("/proc/uptime") as f:
-        return float(f.read().split()[0]) * os.sysconf("SC_CLK_TCK")
-
-
-def _processes_of(uid, sid, started_before: float | None = None) -> list[str]:
-    """Processes with this real uid or in this session. Other graders on the machine may reuse
-    the slot uid as soon as it is released, so only processes that started before
-    ``started_before`` (clock ticks since boot) count."""
-    found = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/status") as f:
-                status = f.read()
-            with open(f"/proc/{d}/stat") as f:
-                stat = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ruid = int(status.split("\nUid:")[1].split()[0])
-        if started_before is not None and int(stat[19]) > started_before + 1:
-            continue
-        if (uid is not None and ruid == uid) or (sid is not None and int(stat[3]) == sid):
-            found.append(f"{d} state={stat[0]} uid={ruid} sid={stat[3]}")
-    return found
-
-
 def assert_clean(server, sub):
     """No process of the slot uid or the child's session, cgroups and workdir gone,
     fork server alive and still serving."""
-    assert _processes_of(sub.uid, sub.pid, getattr(sub, "closed_ticks", None)) == []
+    assert processes_of(sub.uid, sub.pid, getattr(sub, "closed_ticks", None)) == []
     for cg in sub.cgroups:
         assert not os.path.exists(cg)
     assert not os.path.exists(sub.workdir)
@@ -90,7 +63,7 @@ class run:
         return self.sub
 
     def __exit__(self, *exc):
-        self.sub.closed_ticks = _ticks()
+        self.sub.closed_ticks = ticks()
         self.sub.close()
 
 
@@ -496,7 +469,7 @@ def test_closing_twice_and_after_the_server_stops():
     fs.close()  # closes the open submission too
     assert not sub.alive
     sub.close()
-    assert _processes_of(sub.uid, sub.pid, _ticks()) == []
+    assert processes_of(sub.uid, sub.pid, ticks()) == []
     time.sleep(0.05)
     with pytest.raises(ProcessLookupError):
         os.kill(zygote, 0)
@@ -523,11 +496,11 @@ def test_fork_server_killed_under_an_open_submission():
             fs.spawn(["x = 1"])
         with pytest.raises(SandboxDied):  # the child died with its fork server (PDEATHSIG)
             sub.proxy("f")()
-        sub.closed_ticks = _ticks()
+        sub.closed_ticks = ticks()
         sub.close()
         # the orphaned child is re-parented to init, which reaps it a little later: a zombie
         # may remain for a moment, but nothing runs
-        left = _processes_of(sub.uid, sub.pid, sub.closed_ticks)
+        left = processes_of(sub.uid, sub.pid, sub.closed_ticks)
         assert all("state=Z" in p for p in left), left
         assert not os.path.exists(sub.workdir)
         for cg in sub.cgroups:
