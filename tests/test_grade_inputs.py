@@ -12,6 +12,7 @@ from autograder.grade.inputs import (
     SubmissionInputError,
     discover,
     load_cells,
+    read_submission_bytes,
 )
 from tests.fixtures.grade_helpers import DOUBLE_OK, OTTER_INIT, notebook_bytes
 
@@ -198,3 +199,167 @@ def test_schema_quirks_are_graded_with_a_note(tmp_path):
     cells, note = _load(tmp_path, "a.ipynb", json.dumps(nb).encode())
     assert cells == ["x = 1\ny = 2"]
     assert "graded anyway" in note
+
+
+# -- nbformat versions -------------------------------------------------------------------------
+
+
+def test_nbformat_v3_notebook_is_upgraded_and_graded(tmp_path):
+    import nbformat
+
+    v3 = nbformat.v3
+    nb = v3.new_notebook(worksheets=[v3.new_worksheet(cells=[
+        v3.new_text_cell("markdown", source="# tiny"),
+        v3.new_code_cell(input=OTTER_INIT),
+        v3.new_code_cell(input=DOUBLE_OK),
+        v3.new_code_cell(input="a = 1\nb = 2\n"),
+    ])])
+    data = nbformat.writes(nb, version=3).encode()
+    assert b'"nbformat": 3' in data and b'"worksheets"' in data
+    cells, note = _load(tmp_path, "a.ipynb", data)
+    assert cells == ["", DOUBLE_OK, "a = 1\nb = 2\n"]
+    assert note == ""
+
+
+def test_v4_notebook_converted_down_to_v3_is_graded(tmp_path):
+    import nbformat
+
+    v4 = nbformat.reads(notebook_bytes([DOUBLE_OK]).decode(), as_version=4)
+    cells, _ = _load(tmp_path, "a.ipynb", nbformat.writes(nbformat.convert(v4, 3)).encode())
+    assert cells == [DOUBLE_OK]
+
+
+@pytest.mark.parametrize("minor", [0, 1, 2, 3, 4, 5, 9])
+def test_every_v4_minor_version_is_graded(tmp_path, minor):
+    import json
+
+    nb = json.loads(notebook_bytes([DOUBLE_OK]))
+    nb["nbformat_minor"] = minor
+    if minor < 5:  # cell ids came with 4.5
+        for cell in nb["cells"]:
+            cell.pop("id", None)
+    cells, _ = _load(tmp_path, "a.ipynb", json.dumps(nb).encode())
+    assert cells == [DOUBLE_OK]
+
+
+def test_unknown_nbformat_major_is_named(tmp_path):
+    import json
+
+    nb = json.loads(notebook_bytes([DOUBLE_OK]))
+    nb["nbformat"] = 5
+    error = _error(tmp_path, "a.ipynb", json.dumps(nb).encode())
+    assert error.status == "invalid_notebook"
+    assert "nbformat 5" in error.message
+
+
+# -- bytes shipped in the task -----------------------------------------------------------------
+
+
+def _shipped(tmp_path, name, data=None, assignment="tiny"):
+    """The task of ``name`` with its bytes in ``data_b64``, as the main process would build it."""
+    import base64
+
+    path = tmp_path / name
+    if data is not None:
+        path.write_bytes(data)
+    (ref,) = [r for r in discover(tmp_path, assignment).submissions if r.path == path]
+    task = ref.to_task()
+    task["data_b64"] = base64.b64encode(read_submission_bytes(task)).decode()
+    return task
+
+
+def _write_zip(path, members):
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+
+
+@pytest.mark.parametrize("kind", ["notebook", "script", "folder", "zip"])
+def test_shipped_bytes_give_the_same_cells_without_the_file(tmp_path, kind):
+    if kind == "notebook":
+        name, data = "alice.ipynb", notebook_bytes([DOUBLE_OK])
+    elif kind == "script":
+        name, data = "alice.py", DOUBLE_OK.encode()
+    elif kind == "folder":
+        (tmp_path / "alice").mkdir()
+        (tmp_path / "alice" / "tiny.ipynb").write_bytes(notebook_bytes([DOUBLE_OK]))
+        name, data = "alice", None
+    else:
+        _write_zip(tmp_path / "alice.zip", {"sub/tiny.ipynb": notebook_bytes([DOUBLE_OK]), "sub/d.csv": b"1"})
+        name, data = "alice.zip", None
+    from_file = _load(tmp_path, name, data)
+    task = _shipped(tmp_path, name)
+    for path in sorted(tmp_path.rglob("*"), reverse=True):  # the worker cannot see the files
+        path.rmdir() if path.is_dir() else path.unlink()
+    assert load_cells(task, "tiny") == from_file
+    assert from_file[0] == [DOUBLE_OK]
+
+
+def test_shipped_bytes_that_changed_are_graded_again_later(tmp_path):
+    import base64
+
+    task = _shipped(tmp_path, "alice.ipynb", notebook_bytes([DOUBLE_OK]))
+    task["data_b64"] = base64.b64encode(notebook_bytes(["x = 'edited'"])).decode()
+    with pytest.raises(SubmissionInputError) as info:
+        load_cells(task, "tiny")
+    assert info.value.status == "error"
+    assert info.value.message == "the file changed while the batch was running; graded again on the next run"
+    task["data_b64"] = "not base64!"
+    with pytest.raises(SubmissionInputError) as info:
+        load_cells(task, "tiny")
+    assert info.value.status == "error"
+
+
+def test_shipped_zip_gets_the_same_member_checks(tmp_path):
+    _write_zip(tmp_path / "mallory.zip", {"tiny.ipynb": notebook_bytes([DOUBLE_OK]), "../evil.py": b"x"})
+    task = _shipped(tmp_path, "mallory.zip")
+    (tmp_path / "mallory.zip").unlink()
+    with pytest.raises(SubmissionInputError) as info:
+        load_cells(task, "tiny")
+    assert info.value.status == "unsafe_zip"
+    assert "escaping" in info.value.message
+
+
+def test_shipped_empty_and_broken_zips(tmp_path):
+    task = _shipped(tmp_path, "a.zip", b"")
+    with pytest.raises(SubmissionInputError) as info:
+        load_cells(task, "tiny")
+    assert info.value.status == "empty"
+    task = _shipped(tmp_path, "b.zip", b"not a zip")
+    with pytest.raises(SubmissionInputError) as info:
+        load_cells(task, "tiny")
+    assert info.value.status == "invalid_notebook" and "b.zip" in info.value.message
+
+
+def test_read_submission_bytes_caps_and_errors(tmp_path, monkeypatch):
+    import autograder.grade.inputs as inputs
+
+    task = {"id": "a", "kind": "notebook", "file": str(tmp_path / "a.ipynb"), "content_hash": "h"}
+    with pytest.raises(SubmissionInputError) as info:  # vanished since discovery
+        read_submission_bytes(task)
+    assert info.value.status == "error" and "a.ipynb" in info.value.message
+    (tmp_path / "a.ipynb").write_bytes(b"x" * 101)
+    monkeypatch.setattr(inputs, "MAX_FILE_BYTES", 100)
+    with pytest.raises(SubmissionInputError) as info:
+        read_submission_bytes(task)
+    assert info.value.status == "invalid_notebook" and "limit is 100" in info.value.message
+    # A zip has its own cap: it is shipped whole, the notebook inside keeps the file cap.
+    (tmp_path / "a.zip").write_bytes(b"x" * 101)
+    assert read_submission_bytes({**task, "kind": "zip", "file": str(tmp_path / "a.zip")}) == b"x" * 101
+    monkeypatch.setattr(inputs, "MAX_ZIP_FILE_BYTES", 100)
+    with pytest.raises(SubmissionInputError):
+        read_submission_bytes({**task, "kind": "zip", "file": str(tmp_path / "a.zip")})
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(SubmissionInputError) as info:
+        read_submission_bytes({**task, "kind": "folder", "file": str(tmp_path / "folder")})
+    assert info.value.status == "invalid_notebook" and "no .ipynb" in info.value.message
+
+
+def test_shipped_bytes_over_the_cap_are_refused(tmp_path, monkeypatch):
+    import autograder.grade.inputs as inputs
+
+    task = _shipped(tmp_path, "a.py", b"x = 1\n" * 50)
+    monkeypatch.setattr(inputs, "MAX_FILE_BYTES", 100)
+    with pytest.raises(SubmissionInputError) as info:
+        load_cells(task, "tiny")
+    assert info.value.status == "invalid_notebook" and "limit is 100" in info.value.message

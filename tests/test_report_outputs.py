@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import unicodedata
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from autograder.grade.batch import write_reports
 from autograder.grade.store import Store
@@ -78,7 +82,7 @@ def test_grades_csv_results_json_and_summary(tmp_path):
     from autograder.report.gradescope import result_file_name
 
     assert result_file_name("alice") == "alice.json"
-    assert result_file_name("=cmd|evil").startswith("_cmd_evil-")
+    assert result_file_name("=cmd|evil") == "%3Dcmd%7Cevil.json"
     assert result_file_name("a b") != result_file_name("a_b")
     assert result_file_name("../../etc/passwd").count("/") == 0
     assert (tmp_path / "results" / result_file_name("=cmd|evil")).exists()
@@ -86,3 +90,101 @@ def test_grades_csv_results_json_and_summary(tmp_path):
     assert stats.by_status == {"graded": 1, "timeout": 1}
     assert stats.mean_total == 3.0 and stats.median_total == 3.0
     assert stats.question_means == {"q1": 0.5, "q2": 2.5}
+
+
+# -- results file names ------------------------------------------------------------------------
+
+
+def _valid_file_name(name: str) -> bool:
+    raw = name.encode()
+    # 255 bytes with room for the ".tmp" of the atomic write; ASCII so no normalisation applies.
+    return (name.isascii() and "/" not in name and "\0" not in name and not name.startswith(".")
+            and len(raw) + len(".tmp") <= 255 and name.endswith(".json"))
+
+
+def _decode_name(name: str) -> bytes:
+    """Reverse of the escaping, case-insensitively: the proof that short names are injective."""
+    stem, out, i = name.lower().removesuffix(".json"), bytearray(), 0
+    while i < len(stem):
+        if stem[i] == "%":
+            out.append(int(stem[i + 1:i + 3], 16))
+            i += 3
+        else:
+            out.append(ord(stem[i]))
+            i += 1
+    return bytes(out)
+
+
+def test_result_names_keep_safe_ids_and_escape_the_rest():
+    from autograder.report.gradescope import result_file_name
+
+    for sid in ("alice", "s001_correct", "jane.doe@uni.edu", "a+b-c", "jos_-d994e1d0"):
+        assert result_file_name(sid) == sid + ".json"
+    # The collision of the old cleaning: josé and a file literally named like its cleaned form.
+    assert result_file_name("josé") == "jos%C3%A9.json"
+    assert result_file_name("josé") != result_file_name("jos_-d994e1d0")
+    # Escapes are escaped: an id spelling an escape is not the escaped id.
+    assert result_file_name("jos%C3%A9") == "jos%25%433%25%419.json"
+    # Case: macOS folds it, so upper-case letters are escaped and never differ only in case.
+    assert result_file_name("Alice").lower() != result_file_name("alice").lower()
+    assert result_file_name("ALICE").lower() != result_file_name("Alice").lower()
+    # Hidden, special and empty names.
+    assert result_file_name(".") == "%2E.json" and result_file_name("..") == "%2E..json"
+    assert result_file_name(".hidden") == "%2Ehidden.json"
+    assert result_file_name("") == "%.json"
+    assert result_file_name("../../etc/passwd") == "%2E.%2F..%2Fetc%2Fpasswd.json"
+    # Undecodable bytes of a file name (surrogateescape) are kept apart from the real character.
+    assert result_file_name("\udcc3\udca9") != result_file_name("é")
+
+
+def test_long_ids_keep_a_head_and_a_hash():
+    from autograder.report.gradescope import MAX_NAME_STEM, result_file_name
+
+    long_a, long_b = "a" * 300, "a" * 299 + "b"
+    assert result_file_name(long_a) != result_file_name(long_b)
+    assert all(_valid_file_name(result_file_name(s)) for s in (long_a, long_b, "é" * 200, "😀" * 300))
+    exact = "a" * MAX_NAME_STEM
+    assert result_file_name(exact) == exact + ".json"  # at the limit: still kept whole
+    # A hashed name has a '~', which the escaping never emits: it cannot equal a short name.
+    assert "~" in result_file_name(exact + "a") and "~" not in result_file_name("~")
+    assert result_file_name("~") == "%7E.json"
+
+
+# Ids as they come from file names: any characters, lone surrogates (undecodable bytes) too.
+_IDS = st.text(st.characters(blacklist_categories=()), max_size=80) | st.text(max_size=400)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_IDS, min_size=2, max_size=6, unique=True))
+def test_result_names_are_injective_even_ignoring_case(ids):
+    from autograder.report.gradescope import result_file_name
+
+    names = [result_file_name(sid) for sid in ids]
+    assert all(_valid_file_name(name) for name in names)
+    assert len({name.lower() for name in names}) == len(ids)
+    assert len({unicodedata.normalize("NFD", name).casefold() for name in names}) == len(ids)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_IDS)
+def test_short_result_names_decode_back_to_their_id(sid):
+    from autograder.report.gradescope import result_file_name
+
+    name = result_file_name(sid)
+    if "~" not in name and sid:
+        assert _decode_name(name) == sid.encode("utf-8", "surrogatepass")
+        assert _decode_name(name.upper()) == sid.encode("utf-8", "surrogatepass")
+
+
+def test_colliding_ids_get_their_own_results_files(tmp_path):
+    from autograder.report.gradescope import write_results_dir
+
+    ids = ["josé", "jos_-d994e1d0", "Alice", "alice", "ALICE", "a b", "a_b", "a%20b", ".x", "%2Ex"]
+    items = [(_result(sid) | {"score": 0.0}, []) for sid in ids]
+    paths = write_results_dir(tmp_path / "results", items)
+    assert len({p.name.lower() for p in paths}) == len(ids)
+    written = sorted((tmp_path / "results").iterdir())
+    assert len(written) == len(ids)
+    by_id = {json.loads(p.read_text())["extra_data"]["submission"]: p.name for p in written}
+    assert set(by_id) == set(ids)
+    assert all(p.parent == tmp_path / "results" for p in written)

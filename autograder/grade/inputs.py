@@ -13,13 +13,23 @@ Discovery (``discover``) runs in the grader's main process and only lists files 
 Parsing (``load_cells``) runs in a grading worker: it never executes anything, reads every file
 with a size cap and never extracts a zip to disk; the zip's members are checked (no absolute
 paths, no ``..``, no symlinks, bounded count and uncompressed size) before the notebook member is
-read, through a capped stream, into memory.
+read, through a capped stream, into memory. JSON nested deeper than ``MAX_JSON_DEPTH`` is refused
+by a linear scan of the bytes before anything recursive (``json``, nbformat) sees it. Notebooks of
+nbformat 1-3 are upgraded to v4 by nbformat.
+
+A worker without access to the submissions folder grades from bytes: the main process puts
+``base64(read_submission_bytes(task))`` in the task as ``data_b64`` and ``load_cells`` parses
+those, after checking them against the task's ``content_hash``.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import io
 import json
+import os
 import re
 import stat
 import zipfile
@@ -31,6 +41,12 @@ MAX_FILE_BYTES = 20 * 1024 * 1024
 #: Zip limits: members, total uncompressed bytes.
 MAX_ZIP_MEMBERS = 2000
 MAX_ZIP_TOTAL_BYTES = 200 * 1024 * 1024
+#: Largest zip file read whole (its bytes are shipped to a worker): a zip may carry data files.
+MAX_ZIP_FILE_BYTES = 100 * 1024 * 1024
+#: Deepest JSON nesting accepted. Real notebooks stay far below (plot specs, widget state);
+#: nbformat's conversion and validation recurse several frames per level, and must stay clear
+#: of Python's recursion limit even when called from a deep stack.
+MAX_JSON_DEPTH = 100
 
 KINDS = {".ipynb": "notebook", ".py": "script", ".zip": "zip"}
 
@@ -38,6 +54,9 @@ KINDS = {".ipynb": "notebook", ".py": "script", ".zip": "zip"}
 INVALID_NOTEBOOK = "invalid_notebook"
 EMPTY = "empty"
 UNSAFE_ZIP = "unsafe_zip"
+#: Not the student's fault (a file that vanished or changed mid-batch): graded again next run.
+ERROR = "error"
+CHANGED_MESSAGE = "the file changed while the batch was running; graded again on the next run"
 
 
 class SubmissionInputError(Exception):
@@ -199,16 +218,23 @@ def _is_otter_cell(source: str) -> bool:
     return bool(lines) and all(_OTTER_LINE.match(line) for line in lines)
 
 
-def _read_capped(path: Path) -> bytes:
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise SubmissionInputError(
-            INVALID_NOTEBOOK, f"{path.name} is {size} bytes; the limit is {MAX_FILE_BYTES}"
-        )
-    with open(path, "rb") as handle:
-        data = handle.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise SubmissionInputError(INVALID_NOTEBOOK, f"{path.name} is larger than {MAX_FILE_BYTES} bytes")
+def _too_big(name: str, size: int, cap: int) -> SubmissionInputError:
+    return SubmissionInputError(INVALID_NOTEBOOK, f"{name} is {size} bytes; the limit is {cap}")
+
+
+def _read_capped(path: Path, cap: int = MAX_FILE_BYTES) -> bytes:
+    # O_NONBLOCK: a FIFO swapped in after discovery must not hang the reader; O_NOFOLLOW: nor
+    # may a symlink swapped in lead it elsewhere.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    with open(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise SubmissionInputError(INVALID_NOTEBOOK, f"{path.name} is not a regular file")
+        if info.st_size > cap:
+            raise _too_big(path.name, info.st_size, cap)
+        data = handle.read(cap + 1)  # the file may grow after fstat
+    if len(data) > cap:
+        raise SubmissionInputError(INVALID_NOTEBOOK, f"{path.name} is larger than {cap} bytes")
     return data
 
 
@@ -221,37 +247,94 @@ def _decode(data: bytes, what: str) -> str:
         ) from None
 
 
-def notebook_cells(data: bytes, what: str = "the notebook") -> tuple[list[str], str]:
-    """The code-cell sources of a notebook's bytes, and a note (empty when all is well)."""
-    import nbformat
+_DEPTH_CHUNK = 1 << 20
 
-    if not data.strip():
-        raise SubmissionInputError(EMPTY, f"{what} is empty (0 bytes of content)")
+
+def json_depth(data: bytes) -> int:
+    """The deepest nesting of ``[``/``{`` in JSON bytes, brackets inside strings ignored.
+
+    No recursion, linear time and bounded extra memory (two copies of the bytes, then numpy over
+    1 MiB chunks). On invalid JSON it is an upper bound of how deep ``json.loads`` gets: up to
+    its first error, the parser sees the strings and brackets this scan sees.
+    """
+    import numpy as np
+
+    # In JSON a backslash occurs only in a string and starts a two-byte escape, paired left to
+    # right as the parser reads them; once the escapes of '\\' and '"' are gone, every '"'
+    # opens or closes a string.
+    plain = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    step_of = np.zeros(256, dtype=np.int8)
+    step_of[[ord("["), ord("{")]], step_of[[ord("]"), ord("}")]] = 1, -1
+    depth = deepest = quotes = 0
+    for start in range(0, len(plain), _DEPTH_CHUNK):
+        chunk = np.frombuffer(plain, dtype=np.uint8, count=min(_DEPTH_CHUNK, len(plain) - start), offset=start)
+        is_quote = chunk == ord('"')
+        in_string = ((np.cumsum(is_quote, dtype=np.int64) + quotes) & 1).astype(bool)
+        running = np.cumsum(np.where(in_string, 0, step_of[chunk]), dtype=np.int64) + depth
+        deepest = max(deepest, int(running.max()))
+        depth, quotes = int(running[-1]), quotes + int(is_quote.sum())
+    return deepest
+
+
+def _parse_json(data: bytes, what: str) -> object:
     text = _decode(data, what)
+    depth = json_depth(data)
+    if depth > MAX_JSON_DEPTH:
+        raise SubmissionInputError(
+            INVALID_NOTEBOOK,
+            f"{what} is not a readable notebook: JSON nested too deeply ({depth} levels; "
+            f"the limit is {MAX_JSON_DEPTH})",
+        )
     try:
-        raw = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as error:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as error:  # RecursionError: a deep caller stack
         detail = f"line {error.lineno}, column {error.colno}: {error.msg}" if isinstance(
             error, json.JSONDecodeError) else "nested too deeply"
         raise SubmissionInputError(
             INVALID_NOTEBOOK, f"{what} is not valid JSON ({detail}); re-download it from Jupyter"
         ) from None
-    if not isinstance(raw, dict) or "cells" not in raw or not isinstance(raw.get("cells"), list):
+
+
+def _looks_like_notebook(raw: object) -> bool:
+    if not isinstance(raw, dict):
+        return False
+    if isinstance(raw.get("cells"), list):  # v4
+        return True
+    # v1-v3: cells inside "worksheets" (v2, v3) or at the top (v1); nbformat upgrades them.
+    return isinstance(raw.get("nbformat"), int) and raw["nbformat"] < 4
+
+
+def _as_v4(raw: dict, what: str):
+    import nbformat
+
+    major = raw.get("nbformat", 1)  # nbformat's own default
+    if not isinstance(major, int) or major not in nbformat.versions:  # else a bare KeyError
         raise SubmissionInputError(
-            INVALID_NOTEBOOK, f"{what} is JSON but not a Jupyter notebook (no list of cells)"
+            INVALID_NOTEBOOK, f"{what} declares nbformat {major!r}; this grader reads versions 1 to 4"
         )
-    note = ""
     try:
-        nb = nbformat.reads(text, as_version=4)
+        # What nbformat.reads does (the version's reader joins the lines of sources), without
+        # parsing the text again or logging validation errors.
+        nb = nbformat.versions[major].to_notebook_json(raw, minor=raw.get("nbformat_minor", 0))
+        return nbformat.convert(nb, 4)
     except Exception as error:  # nbformat raises many types on odd input
         raise SubmissionInputError(
             INVALID_NOTEBOOK, f"{what} is not a readable notebook: {type(error).__name__}: {str(error)[:300]}"
         ) from None
+
+
+def _validation_note(nb) -> str:
+    import nbformat
+
     try:
         nbformat.validate(nb)
     except Exception as error:
         # Graded anyway when the cells can be read: a schema quirk must not cost a grade.
-        note = f"notebook does not fully validate ({str(error).splitlines()[0][:200]}); graded anyway"
+        return f"notebook does not fully validate ({str(error).splitlines()[0][:200]}); graded anyway"
+    return ""
+
+
+def _code_sources(nb, what: str) -> list[str]:
     cells = []
     for index, cell in enumerate(nb.get("cells", [])):
         if not isinstance(cell, dict):
@@ -259,12 +342,27 @@ def notebook_cells(data: bytes, what: str = "the notebook") -> tuple[list[str], 
         if cell.get("cell_type") != "code":
             continue
         source = cell.get("source", "")
-        if isinstance(source, list):
-            source = "".join(str(part) for part in source)
+        if isinstance(source, list) and all(isinstance(part, str) for part in source):
+            source = "".join(source)
         if not isinstance(source, str):
             raise SubmissionInputError(INVALID_NOTEBOOK, f"{what}: cell {index} has no text source")
         cells.append(source)
-    return cells, note
+    return cells
+
+
+def notebook_cells(data: bytes, what: str = "the notebook") -> tuple[list[str], str]:
+    """The code-cell sources of a notebook's bytes (any nbformat version nbformat can upgrade
+    to v4), and a note (empty when all is well)."""
+    if not data.strip():
+        raise SubmissionInputError(EMPTY, f"{what} is empty (0 bytes of content)")
+    raw = _parse_json(data, what)
+    if not _looks_like_notebook(raw):
+        raise SubmissionInputError(
+            INVALID_NOTEBOOK, f"{what} is JSON but not a Jupyter notebook (no list of cells)"
+        )
+    nb = _as_v4(raw, what)
+    note = _validation_note(nb)
+    return _code_sources(nb, what), note
 
 
 def script_cells(data: bytes, what: str = "the script") -> list[str]:
@@ -294,15 +392,22 @@ def _zip_member_ok(info: zipfile.ZipInfo) -> str | None:
     return None
 
 
-def zip_cells(path: Path, assignment: str | None) -> tuple[list[str], str]:
-    """Check a zip's members, then read its notebook (or ``.py``) member into cells."""
-    size = path.stat().st_size
+def zip_cells(source: Path | bytes, assignment: str | None, name: str | None = None) -> tuple[list[str], str]:
+    """Check a zip's members, then read its notebook (or ``.py``) member into cells.
+
+    ``source``: the zip's path, or its bytes (``name`` is then the file name for messages).
+    """
+    if isinstance(source, bytes):
+        name = name or "the zip"
+        size, opened = len(source), io.BytesIO(source)
+    else:
+        name, size, opened = source.name, source.stat().st_size, source
     if size == 0:
-        raise SubmissionInputError(EMPTY, f"{path.name} is empty")
+        raise SubmissionInputError(EMPTY, f"{name} is empty")
     try:
-        archive = zipfile.ZipFile(path)
+        archive = zipfile.ZipFile(opened)
     except (zipfile.BadZipFile, OSError, ValueError) as error:
-        raise SubmissionInputError(INVALID_NOTEBOOK, f"{path.name} is not a readable zip: {error}") from None
+        raise SubmissionInputError(INVALID_NOTEBOOK, f"{name} is not a readable zip: {error}") from None
     with archive:
         infos = archive.infolist()
         if len(infos) > MAX_ZIP_MEMBERS:
@@ -324,11 +429,11 @@ def zip_cells(path: Path, assignment: str | None) -> tuple[list[str], str]:
             scripts = [info.filename for info in files if info.filename.endswith(".py")
                        and not any(p.startswith((".", "__MACOSX")) for p in PurePosixPath(info.filename).parts)]
             if len(scripts) != 1:
-                raise SubmissionInputError(INVALID_NOTEBOOK, f"{path.name} holds no .ipynb notebook")
+                raise SubmissionInputError(INVALID_NOTEBOOK, f"{name} holds no .ipynb notebook")
             choice, kind = scripts[0], "script"
         info = archive.getinfo(choice)
         if info.file_size > MAX_FILE_BYTES:
-            raise SubmissionInputError(INVALID_NOTEBOOK, f"{choice} is {info.file_size} bytes; the limit is {MAX_FILE_BYTES}")
+            raise _too_big(choice, info.file_size, MAX_FILE_BYTES)
         try:
             with archive.open(info) as member:
                 data = member.read(MAX_FILE_BYTES + 1)
@@ -342,25 +447,65 @@ def zip_cells(path: Path, assignment: str | None) -> tuple[list[str], str]:
     return cells, "; ".join(n for n in (note, parse_note) if n)
 
 
+def read_submission_bytes(task: dict) -> bytes:
+    """The bytes a task is graded on (its ``file``), read with the size caps.
+
+    Raises ``SubmissionInputError``: ``invalid_notebook`` for a folder without a notebook or a
+    file over the cap, ``error`` (graded again next run) when the file cannot be read.
+    """
+    file = Path(task["file"])
+    cap = MAX_ZIP_FILE_BYTES if task["kind"] == "zip" else MAX_FILE_BYTES
+    if file.is_dir():
+        raise SubmissionInputError(INVALID_NOTEBOOK, f"folder {file.name}/ holds no .ipynb notebook")
+    try:
+        return _read_capped(file, cap)
+    except OSError as error:
+        raise SubmissionInputError(
+            ERROR, f"cannot read {file.name} ({error.strerror or error}); graded again on the next run"
+        ) from None
+
+
+def _shipped_bytes(task: dict) -> bytes:
+    """The bytes carried in the task, checked against the hash discovery took."""
+    try:
+        data = base64.b64decode(task["data_b64"], validate=True)
+    except (binascii.Error, ValueError, TypeError):
+        raise SubmissionInputError(ERROR, CHANGED_MESSAGE) from None
+    if hashlib.sha256(data).hexdigest() != task["content_hash"]:
+        raise SubmissionInputError(ERROR, CHANGED_MESSAGE)
+    cap = MAX_ZIP_FILE_BYTES if task["kind"] == "zip" else MAX_FILE_BYTES
+    if len(data) > cap:  # the sender is trusted, but the caps must not depend on it
+        raise _too_big(Path(task["file"]).name, len(data), cap)
+    return data
+
+
+def _cells_of(task: dict, assignment: str | None) -> tuple[list[str], str]:
+    kind, file = task["kind"], Path(task["file"])
+    if kind not in ("zip", "script", "notebook", "folder"):
+        raise SubmissionInputError(INVALID_NOTEBOOK, f"unknown submission kind {kind!r}")
+    if "data_b64" in task:
+        data = _shipped_bytes(task)
+    elif kind == "zip":
+        return zip_cells(file, assignment)  # reads only the members it needs
+    else:
+        data = read_submission_bytes(task)
+    if kind == "zip":
+        return zip_cells(data, assignment, file.name)
+    if kind == "script":
+        return script_cells(data, file.name), ""
+    return notebook_cells(data, file.name)
+
+
 def load_cells(task: dict, assignment: str | None = None) -> tuple[list[str], str]:
     """The cells to run for a discovered submission (``SubmissionRef.to_task()``), and a note.
 
-    Raises ``SubmissionInputError`` (status ``invalid_notebook``, ``empty`` or ``unsafe_zip``).
+    The bytes are ``task["data_b64"]`` when present (checked against ``content_hash``), else
+    those of ``task["file"]``. Raises ``SubmissionInputError`` (status ``invalid_notebook``,
+    ``empty``, ``unsafe_zip``, or ``error`` when the bytes changed or cannot be read).
     Otter scaffolding cells (``import otter``, ``grader.check(...)``) become empty cells, so that
     cell numbers in messages stay those of the notebook's code cells.
     """
-    kind, file = task["kind"], Path(task["file"])
-    note = ""
-    if kind == "zip":
-        cells, note = zip_cells(file, assignment)
-    elif kind == "script":
-        cells = script_cells(_read_capped(file), file.name)
-    elif kind in ("notebook", "folder"):
-        if file.is_dir():
-            raise SubmissionInputError(INVALID_NOTEBOOK, f"folder {file.name}/ holds no .ipynb notebook")
-        cells, note = notebook_cells(_read_capped(file), file.name)
-    else:
-        raise SubmissionInputError(INVALID_NOTEBOOK, f"unknown submission kind {kind!r}")
+    cells, note = _cells_of(task, assignment)
     cells = ["" if _is_otter_cell(cell) else cell for cell in cells]
     if not any(cell.strip() for cell in cells):
         raise SubmissionInputError(EMPTY, "the submission has no code")

@@ -47,14 +47,45 @@ def results_json(submission: dict, cases: list[dict]) -> dict:
     }
 
 
+# Bytes of the id kept as they are in its results file name. Lower-case only: macOS and
+# Windows file systems fold case, so "Alice" and "alice" must not differ only in case. Every
+# other byte, '%' included, becomes %XX, so a name decodes back to exactly one id.
+_NAME_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_.@+")
+#: Longest escaped stem kept whole; a longer one keeps its head and a hash (a file name must
+#: fit in 255 bytes, with ".json" and the ".tmp" of the atomic write).
+MAX_NAME_STEM = 150
+_HEAD = 100
+# Separates a kept head from the hash. The escaping never emits it, so a hashed name can never
+# equal an escaped one.
+_HASH_MARK = "~"
+
+
+def _escape(raw: bytes) -> str:
+    # A leading '.' is escaped too: the file would be hidden, and "." / ".." are not files.
+    return "".join(
+        chr(byte) if byte in _NAME_SAFE and not (index == 0 and byte == 0x2E) else f"%{byte:02X}"
+        for index, byte in enumerate(raw)
+    )
+
+
 def result_file_name(sid: str) -> str:
-    """``<id>.json`` when the id is a safe file name; otherwise a cleaned name plus a short hash
-    of the id, so that two ids never share a file."""
-    name = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_.@+") else "_" for ch in sid)
-    name = name.lstrip(".")[:100]
-    if name != sid or not name:
-        name = f"{name or '_'}-{hashlib.sha256(sid.encode()).hexdigest()[:8]}"
-    return name + ".json"
+    """The results file name of a submission id: ``<id>.json`` for ids made only of lower-case
+    ASCII letters, digits and ``-_.@+`` (not starting with '.'), the percent-escaped id otherwise.
+
+    Distinct ids give names that differ even ignoring case: the escaped form decodes back to the
+    id's bytes (UTF-8, lone surrogates from undecodable file names kept apart by
+    ``surrogatepass``). An escaped stem longer than ``MAX_NAME_STEM`` characters becomes
+    ``<head>~<sha256 of the id>``: no finite set of names can hold every id, so long ids are
+    told apart by SHA-256 alone.
+    """
+    raw = sid.encode("utf-8", "surrogatepass")
+    stem = _escape(raw) or "%"  # a lone '%' is no escape, so the empty id gets its own name
+    if len(stem) > MAX_NAME_STEM:
+        head = stem[:_HEAD]
+        cut = head.rfind("%", _HEAD - 2)  # never keep half of an escape
+        head = head[:cut] if cut >= 0 else head
+        stem = f"{head}{_HASH_MARK}{hashlib.sha256(raw).hexdigest()}"
+    return stem + ".json"
 
 
 def write_results_dir(results_dir: str | Path, items: list[tuple[dict, list[dict]]]) -> list[Path]:
