@@ -475,15 +475,52 @@ def test_closing_twice_and_after_the_server_stops():
         os.kill(zygote, 0)
 
 
-def test_a_failed_confinement_step_never_runs_the_code():
-    """Fail closed: if a protection that the probe found working fails for one child, the child
-    exits before running anything and spawn() raises (a machine problem, not the student's)."""
-    with ForkServer(LIMITS) as fs:
-        fs._features["stdlib"] = True  # ask for a step that cannot succeed
-        fs._expose = {"cover": "/nonexistent-sandbox-dir", "paths": ["/nonexistent-sandbox-dir/x"]}
-        with pytest.raises(SandboxError, match="could not be set up"):
-            fs.spawn(["open('ran', 'w')\nprint('ran')"])
-        assert fs._subs == set()
+def test_a_failed_confinement_step_never_runs_the_code(tmp_path):
+    """Fail closed: if a protection in the child's spec cannot be applied, the child exits before
+    running anything (here: exposing a standard library that does not exist)."""
+    import socket
+
+    from autograder.sandbox import child
+
+    spec = {"uid": None, "gid": None, "workdir": str(tmp_path), "cgroups": [],
+            "limits": LIMITS.as_dict(), "env": {}, "read_paths": [], "zygote_pid": os.getpid(),
+            "stdlib": True, "expose": {"cover": "/nonexistent-sandbox-dir",
+                                       "paths": ["/nonexistent-sandbox-dir/x"]}}
+    mine, theirs = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            mine.close()
+            child.main(spec, theirs.fileno(), os.open(os.devnull, os.O_WRONLY))
+        finally:
+            os._exit(99)
+    theirs.close()
+    mine.settimeout(10)
+    assert mine.recv(100) == b""  # never asked for cells
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == child.EXIT_SETUP_FAILED
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_fork_server_policy_is_locked_after_start(server):
+    """A worker that has been taken over cannot loosen the fork server's policy: configure is
+    refused, lock cannot switch a protection back on, clean-up acts only on its own children."""
+    before = dict(server._features)
+    with pytest.raises(SandboxError, match="already configured"):
+        server._request({"op": "configure", "want": {}, "privileged": False,
+                         "workdir_root": "/tmp", "limits": {}})
+    loosened = server._request({"op": "lock", "features": dict.fromkeys(before, True)})
+    assert loosened["features"] == before
+    with pytest.raises(SandboxError, match="not a sandbox of this fork server"):
+        server._request({"op": "cleanup", "pid": os.getpid()})
+    with pytest.raises(SandboxError, match="not a sandbox of this fork server"):
+        server._request({"op": "cleanup", "pid": 1})
+    # a spawn request cannot choose the uid, directory or protections; limits stay under caps
+    with run(server, "x = 1") as sub:
+        pass
+    if before["setuid"]:
+        assert sub.uid >= 60000
+    assert os.getpid() != 1  # (we are still alive: nothing above killed us)
 
 
 def test_fork_server_killed_under_an_open_submission():
@@ -502,8 +539,10 @@ def test_fork_server_killed_under_an_open_submission():
         # may remain for a moment, but nothing runs
         left = processes_of(sub.uid, sub.pid, sub.closed_ticks)
         assert all("state=Z" in p for p in left), left
+    finally:
+        fs.close()
+    # its directory and cgroups belonged to the dead fork server: the next one removes them
+    with ForkServer(LIMITS):
         assert not os.path.exists(sub.workdir)
         for cg in sub.cgroups:
             assert not os.path.exists(cg)
-    finally:
-        fs.close()

@@ -50,8 +50,8 @@ __all__ = [
     "Proxy", "SandboxDied", "SandboxError", "StudentError", "Submission", "measure_overhead",
 ]
 
-_LAZY = {"ForkServer": "server", "Submission": "server", "Proxy": "server",
-         "CellOutcome": "server", "measure_overhead": "bench"}
+_LAZY = {"ForkServer": "forkserver", "Submission": "submission", "Proxy": "calls",
+         "CellOutcome": "submission", "measure_overhead": "bench"}
 
 
 def __getattr__(name):

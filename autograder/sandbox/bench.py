@@ -58,7 +58,7 @@ def measure_overhead(n: int = 30, *, server=None, limits: Limits | None = None,
     whatever else this process did meanwhile). The first round is a warm-up and is discarded
     from the wall-clock figures.
     """
-    from .server import ForkServer
+    from .forkserver import ForkServer
 
     own = server is None
     start_ms = None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import builtins
 import inspect
 import io
-import json
 import linecache
 import math
 import os
@@ -22,8 +21,12 @@ import traceback
 import types
 
 from . import _linux, codec, shims
+from .arena import ChildArena
 
 SOCK_FD = 3
+ARENA_FD = 4
+#: Bit generators a test's numpy Generator may be rebuilt from (by name, from its state).
+BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 EXIT_SETUP_FAILED = 71
 MAX_ERROR = 500
 MAX_TB = 2000
@@ -45,7 +48,12 @@ def _vm_size_bytes() -> int:
     return 512 << 20
 
 
-def _arrange_fds(sock_fd: int, out_fd: int) -> None:
+def _arrange_fds(sock_fd: int, out_fd: int, arena_fd: int | None) -> None:
+    # the arena first: it may sit on a low number the others are about to take
+    if arena_fd is not None:
+        tmp = os.dup(arena_fd)
+        os.dup2(tmp, 64)
+        os.close(tmp)
     os.dup2(out_fd, 1)
     os.dup2(out_fd, 2)
     null = os.open(os.devnull, os.O_RDONLY)
@@ -53,7 +61,10 @@ def _arrange_fds(sock_fd: int, out_fd: int) -> None:
     if sock_fd != SOCK_FD:
         os.dup2(sock_fd, SOCK_FD)
     os.set_inheritable(SOCK_FD, False)
-    os.closerange(SOCK_FD + 1, 1 << 16)
+    if arena_fd is not None:
+        os.dup2(64, ARENA_FD)
+        os.set_inheritable(ARENA_FD, False)
+    os.closerange((ARENA_FD if arena_fd is not None else SOCK_FD) + 1, 1 << 16)
 
 
 def _set_rlimits(limits: dict, privileged_uid: bool) -> None:
@@ -76,11 +87,20 @@ def _set_rlimits(limits: dict, privileged_uid: bool) -> None:
         resource.setrlimit(resource.RLIMIT_NPROC, (int(limits["nproc"]), int(limits["nproc"])))
 
 
-def confine(spec: dict, sock_fd: int, out_fd: int, report: dict | None = None) -> None:
+def confine(spec: dict, sock_fd: int, out_fd: int, report: dict | None = None,
+            arena_fd: int | None = None) -> ChildArena | None:
     """Apply every protection in ``spec``. With ``report`` (a probe), failures are recorded
-    there instead of aborting; otherwise any failure exits the child (fail closed)."""
+    there instead of aborting; otherwise any failure exits the child (fail closed). Returns the
+    shared-memory arena, mapped before the address-space limit is set."""
     os.setsid()
-    _arrange_fds(sock_fd, out_fd)
+    _arrange_fds(sock_fd, out_fd, arena_fd)
+    arena = None
+    if arena_fd is not None:
+        try:
+            arena = ChildArena(ARENA_FD)
+        except (OSError, ValueError) as exc:
+            os.write(2, f"sandbox setup failed at arena: {exc}\n".encode())
+            os._exit(EXIT_SETUP_FAILED)
 
     def step(name, fn):
         if not spec.get(name):
@@ -143,6 +163,7 @@ def confine(spec: dict, sock_fd: int, out_fd: int, report: dict | None = None) -
     sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="backslashreplace",
                       closefd=False)
     sys.stdin = io.StringIO()
+    return arena
 
 
 # ----------------------------------------------------------------------------- errors
@@ -183,9 +204,12 @@ class CallbackError(RuntimeError):
 
 
 class Session:
-    def __init__(self, sock: socket.socket, limits: dict):
+    def __init__(self, sock: socket.socket, limits: dict, arena: ChildArena | None = None):
         self.sock = sock
         self.limits = limits
+        self.arena = arena
+        self._rngs: list = []  # the Generators rebuilt for the current call, in handle order
+        self._arrs: list = []  # the array frames of the message being decoded
         self._signatures: dict = {}
         # The submission gets its own copy of the builtins module (also as sys.modules
         # ["builtins"]), so "builtins.len = ..." cannot break this module's protocol code.
@@ -241,11 +265,35 @@ class Session:
     def _on_handle(self, tag, val):
         if tag == "cb":
             return _Callback(self, val)
-        if tag == "ref":
-            return _Ref(self, val)
         if tag == "g" and isinstance(val, str) and val in self.ns:
             return self.ns[val]
+        if tag == "m" and self.arena is not None:
+            try:
+                return self.arena.view(val)
+            except (ValueError, TypeError) as exc:
+                raise codec.CodecError(str(exc)) from None
+        if tag == "rng":
+            return self._generator(val)
         raise codec.CodecError(f"bad handle {tag}")
+
+    def _generator(self, val):
+        """A Generator of our own, in the state the test's generator had."""
+        import numpy as np
+
+        if not (isinstance(val, list) and len(val) == 3 and val[0] in BIT_GENERATORS
+                and type(val[2]) is int):
+            raise codec.CodecError("malformed generator")
+        for handle, gen in self._rngs:
+            if handle == val[2]:
+                return gen  # the same generator passed twice: one object here too
+        bit_generator = getattr(np.random, val[0])()
+        try:
+            bit_generator.state = codec.decode(val[1], self._arrs)
+        except Exception as exc:
+            raise codec.CodecError(f"bad generator state: {exc}") from None
+        gen = np.random.Generator(bit_generator)
+        self._rngs.append((val[2], gen))
+        return gen
 
     def request(self, header: dict, args, kwargs):
         """Send a callback request and serve nested calls until its answer arrives."""
@@ -260,21 +308,13 @@ class Session:
             msg, arrs = self.recv()
             op = msg.get("op")
             if op == "cb_result":
-                return codec.decode(msg["value"], arrs, self._on_handle)
+                return codec.decode(msg["value"], arrs)
             if op == "cb_error":
                 raise CallbackError(str(msg.get("error", "")))
             if op == "call":
                 self.serve_call(msg, arrs)
                 continue
             self.dispatch(msg, arrs)
-
-    def _snapshot(self, value):
-        arrays: list = []
-        try:
-            tree = codec.encode(value, arrays, on_other=lambda o: {"obj": id(o)})
-        except Exception:
-            return None
-        return json.dumps(tree, sort_keys=True), arrays
 
     def _signature(self, fn) -> inspect.Signature:
         """``inspect.signature(fn)``, computed once per plain function. For a plain function
@@ -325,6 +365,8 @@ class Session:
         if fn is None or not callable(fn):
             self.send({"op": "missing", "name": str(name)[:200]})
             return
+        self._rngs = []
+        self._arrs = arrs
         try:
             args = codec.decode(msg["args"], arrs, self._on_handle)
             kwargs = codec.decode(msg["kwargs"], arrs, self._on_handle)
@@ -334,36 +376,32 @@ class Session:
         if not isinstance(args, list) or not isinstance(kwargs, dict):
             self.send({"op": "protocol_error", "error": "bad call"})
             return
-        labels = self._param_names(fn, args, kwargs) + list(kwargs)
-        values = list(args) + list(kwargs.values())
-        before = [self._snapshot(v) for v in values]
+        # the parameter names only label messages; whether an argument changed is for the
+        # grader to see in shared memory
+        labels = self._param_names(fn, args, kwargs)
         self._arm_cpu()
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
-            self.send({"op": "raise", "error": describe(exc), "tb": student_traceback(exc)})
+            self.send({"op": "raise", "error": describe(exc), "tb": student_traceback(exc),
+                       "labels": labels})
             return
-        mutated = []
-        for label, value, snap in zip(labels, values, before):
-            if snap is not None and self._snapshot(value) != snap:
-                mutated.append(label)
         arrays: list = []
         try:
             tree = codec.encode(result, arrays)
+            states = [codec.encode(gen.bit_generator.state, arrays) for _, gen in self._rngs]
         except codec.CodecError as exc:
-            self.send({"op": "protocol_error", "error": str(exc)[:MAX_ERROR],
-                       "mutations": mutated})
+            self.send({"op": "protocol_error", "error": str(exc)[:MAX_ERROR], "labels": labels})
             return
         except BaseException as exc:  # e.g. a __float__ that raises, or RecursionError
             self.send({"op": "protocol_error",
                        "error": f"the returned value could not be converted: {describe(exc)}",
-                       "mutations": mutated})
+                       "labels": labels})
             return
         try:
-            self.send({"op": "return", "value": tree, "mutations": mutated}, arrays)
+            self.send({"op": "return", "value": tree, "rng": states, "labels": labels}, arrays)
         except codec.CodecError as exc:
-            self.send({"op": "protocol_error", "error": str(exc)[:MAX_ERROR],
-                       "mutations": mutated})
+            self.send({"op": "protocol_error", "error": str(exc)[:MAX_ERROR], "labels": labels})
 
     def dispatch(self, msg: dict, arrs: list) -> None:
         op = msg.get("op")
@@ -394,45 +432,20 @@ class _Callback:
         return f"<grader function #{self._handle}>"
 
 
-class _Ref:
-    """An object of the grader (e.g. a numpy Generator) whose public methods run in the grader."""
-
-    def __init__(self, session: Session, handle):
-        object.__setattr__(self, "_session", session)
-        object.__setattr__(self, "_handle", handle)
-
-    def __getattr__(self, name):
-        if name.startswith("_"):
-            raise AttributeError(name)
-        session, handle = self._session, self._handle
-
-        def method(*args, **kwargs):
-            return session.request({"op": "refcall", "id": handle, "method": name}, args, kwargs)
-
-        method.__name__ = name
-        return method
-
-    def __setattr__(self, name, value):
-        raise AttributeError("objects passed by the grader are read-only")
-
-    def __repr__(self):
-        return f"<grader object #{self._handle}>"
-
-
-def main(spec: dict, sock_fd: int, out_fd: int) -> None:
+def main(spec: dict, sock_fd: int, out_fd: int, arena_fd: int | None = None) -> None:
     """Entry point in the forked child. Never returns."""
     code = 0
     try:
         if spec.get("probe"):
             report: dict = {}
-            confine(spec, sock_fd, out_fd, report)
+            confine(spec, sock_fd, out_fd, report, arena_fd)
             sock = socket.socket(fileno=SOCK_FD)
             _probe_checks(spec, report)
             codec.send_msg(sock, {"op": "probe", "report": report})
             os._exit(0)
-        confine(spec, sock_fd, out_fd)
+        arena = confine(spec, sock_fd, out_fd, arena_fd=arena_fd)
         sock = socket.socket(fileno=SOCK_FD)
-        session = Session(sock, spec["limits"])
+        session = Session(sock, spec["limits"], arena)
         msg, _ = session.recv()
         if msg.get("op") != "run" or not isinstance(msg.get("cells"), list):
             os._exit(EXIT_SETUP_FAILED)

@@ -7,7 +7,11 @@ The JSON object carries the structure; values inside it are encoded as:
 - ``{"t": [...]}`` tuple, ``{"d": [[key, value], ...]}`` dict with str keys,
   ``{"c": [re, im]}`` complex, ``{"f": "nan" | "inf" | "-inf"}`` non-finite float,
   ``{"a": i}`` the i-th array frame of the message,
-  ``{"cb": id}`` / ``{"ref": id}`` / ``{"g": name}`` handles (only meaningful to the child).
+  ``{"cb": id}`` a function of the test (called back in the grader, with bounded arguments),
+  ``{"g": name}`` a function of the submission itself,
+  ``{"m": [offset, dtype, shape]}`` an array argument placed in shared memory (``arena``),
+  ``{"rng": [bit_generator, state]}`` a NumPy Generator, sent as its state (plain ints).
+  No tag ever names an object of the grader: nothing the child sends can reach one.
 
 Arrays are raw ``.npy`` frames. :func:`parse_npy` validates magic, header (through numpy's
 ``ast.literal_eval``-based parser with ``max_header_size``), dtype kind (``biufc`` only, no
@@ -97,11 +101,13 @@ def npy_bytes(arr: np.ndarray) -> bytes:
     return header + arr.tobytes(order="F" if fortran else "C")
 
 
-def encode(value, arrays: list, on_other: Callable | None = None, _depth: int = 0):
+def encode(value, arrays: list, on_other: Callable | None = None, _depth: int = 0,
+           on_array: Callable | None = None):
     """Encode ``value`` into a JSON-able structure, appending .npy frames to ``arrays``.
 
     ``on_other(obj)`` is called for anything that is not plain data and must return a JSON tag
-    (a handle) or raise CodecError; without it such objects raise CodecError.
+    or raise CodecError; without it such objects raise CodecError. ``on_array(arr)`` may place a
+    plain array elsewhere (shared memory) and return its tag, or return None for a frame.
     """
     if _depth > MAX_DEPTH:
         raise CodecError(f"value nested deeper than {MAX_DEPTH} levels")
@@ -121,7 +127,7 @@ def encode(value, arrays: list, on_other: Callable | None = None, _depth: int = 
         return {"c": [encode(c.real, arrays), encode(c.imag, arrays)]}
     if isinstance(value, np.generic):
         if value.dtype.kind in ARRAY_KINDS and value.dtype.fields is None:
-            return encode(value.item(), arrays, on_other, _depth)
+            return encode(value.item(), arrays, on_other, _depth, on_array)
         if on_other is not None:
             return on_other(value)
         raise CodecError(not_plain_message(value))
@@ -132,19 +138,23 @@ def encode(value, arrays: list, on_other: Callable | None = None, _depth: int = 
             if on_other is not None:
                 return on_other(value)
             raise
+        if on_array is not None:
+            tag = on_array(arr)
+            if tag is not None:
+                return tag
         if len(arrays) >= MAX_ARRAYS:
             raise CodecError("too many arrays in one value")
         arrays.append(npy_bytes(arr))
         return {"a": len(arrays) - 1}
     if isinstance(value, (list, tuple)):
-        items = [encode(v, arrays, on_other, _depth + 1) for v in list(value)]
+        items = [encode(v, arrays, on_other, _depth + 1, on_array) for v in list(value)]
         return {"t": items} if isinstance(value, tuple) else items
     if isinstance(value, dict):
         out = []
         for k, v in list(value.items()):
             if not isinstance(k, str):
                 raise CodecError(f"dict keys must be str, got {_type_name(k)}")
-            out.append([str(k), encode(v, arrays, on_other, _depth + 1)])
+            out.append([str(k), encode(v, arrays, on_other, _depth + 1, on_array)])
         return {"d": out}
     if on_other is not None:
         return on_other(value)
@@ -258,7 +268,7 @@ def decode(node, arrays: list, on_handle: Callable | None = None, _depth: int = 
            _budget: list | None = None):
     """Inverse of :func:`encode`; ``arrays`` are already-parsed ndarrays.
 
-    Handles (``cb``/``ref``/``g``) are passed to ``on_handle(tag, value)``; without it they are
+    Tags ``cb``/``g``/``m``/``rng`` are passed to ``on_handle(tag, value)``; without it they are
     a CodecError. Each array frame may be used once only.
     """
     if _budget is None:
@@ -295,7 +305,7 @@ def decode(node, arrays: list, on_handle: Callable | None = None, _depth: int = 
             return complex(re_, im_)
         if tag == "f" and val in _SPECIAL:
             return _SPECIAL[val]
-        if tag in ("cb", "ref", "g") and on_handle is not None:
+        if tag in ("cb", "g", "m", "rng") and on_handle is not None:
             return on_handle(tag, val)
     raise CodecError("malformed value")
 

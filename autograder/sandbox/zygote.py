@@ -3,8 +3,14 @@ environment. It pre-imports numpy, IPython's input transformer and the stdlib mo
 code commonly uses, warms up the codec, then forks one child per submission.
 
 It never imports ``solutions``, ``otter`` or test files, and never sees tests or expected values:
-it receives only spawn/cleanup requests (JSON over a SOCK_SEQPACKET socket, with the child's
-socket and output pipe passed as file descriptors).
+it receives only configure/lock/spawn/cleanup requests (JSON over a SOCK_SEQPACKET socket, with
+the child's socket, output pipe and shared-memory arena passed as file descriptors).
+
+It is the one process of a grading worker that keeps root's powers (when started as root): the
+worker drops to an unprivileged user right after starting it. So the fork server, not the
+requester, decides everything about a sandbox: the policy is fixed by ``configure`` and
+``lock`` (after the probe; a later request cannot change it), each sandbox's uid, cgroups and
+directory are allocated here (``resources``), and ``cleanup`` acts only on our own children.
 
 Run as: ``python -s -P -c "...; from autograder.sandbox.zygote import main; main(fd)"`` with a
 clean environment.
@@ -62,7 +68,7 @@ def warm_up() -> None:
     import numpy as np
     from IPython.core.inputtransformer2 import TransformerManager
 
-    from . import child, codec, shims  # noqa: F401
+    from . import arena, child, codec, policy, resources, shims  # noqa: F401
 
     codec.warm_up()
     tm = TransformerManager()
@@ -106,6 +112,11 @@ class Zygote:
     def __init__(self, ctl: socket.socket):
         self.ctl = ctl
         self.children: dict[int, int | None] = {}  # pid -> wait status once reaped
+        self.allocs: dict = {}  # pid -> resources.Allocation of our own sandboxes
+        self.features: dict | None = None  # the policy, fixed by configure() and lock()
+        self.locked = False
+        self.expose: dict | None = None
+        self.read_paths: list[str] = []
 
     # -- reaping
     def reap_orphans(self) -> None:
@@ -215,10 +226,16 @@ class Zygote:
             time.sleep(0.001)
 
     def cleanup(self, req: dict) -> dict:
-        pid = int(req["pid"])
-        cgroups = req.get("cgroups") or []
-        uid = req.get("uid")
-        status = self.wait_child(pid, float(req.get("wait_first", 0.0)))
+        """Kill one of our own children and everything it started; free its resources. The
+        uid, cgroups and directory come from our records, never from the request."""
+        pid = req.get("pid")
+        alloc = self.allocs.get(pid) if type(pid) is int else None
+        if alloc is None:
+            return {"error": "not a sandbox of this fork server"}
+        wait_first = req.get("wait_first", 0.0)
+        wait_first = min(10.0, max(0.0, float(wait_first))) \
+            if isinstance(wait_first, (int, float)) else 0.0
+        status = self.wait_child(pid, wait_first)
         killed_by_us = False
         if status is None:
             killed_by_us = True
@@ -227,20 +244,25 @@ class Zygote:
                     os.kill(target, signal.SIGKILL)
                 except OSError:
                     pass
+        cgroups = alloc.cgroups
         empty = self._kill_cgroups(cgroups, timeout=0.0) if cgroups else False
         if status is None:
             status = self.wait_child(pid, 10.0)
         if cgroups:
             empty = self._kill_cgroups(cgroups)
-        if uid is not None:
+        if alloc.uid is not None:
             # with a pids cgroup every descendant is in it and cannot leave it; the uid sweep
             # (a helper that becomes the uid and kill(-1)s) is the fallback and the extra check
-            if not empty or req.get("sweep_uid"):
-                self._kill_uid(int(uid), int(req["gid"]))
-            self._reap_uid(int(uid))
+            if not empty or not self.features.get("seccomp"):
+                self._kill_uid(alloc.uid, alloc.gid)
+            self._reap_uid(alloc.uid)
         self.reap_orphans()
+        oom = self.allocator.oom_killed(alloc)
+        self.allocator.free(alloc)
+        del self.allocs[pid]
         self.children.pop(pid, None)
-        out = {"killed_by_us": killed_by_us, "cgroups_empty": empty, "status": status}
+        out = {"killed_by_us": killed_by_us, "cgroups_empty": empty, "status": status,
+               "oom": oom}
         if status is not None:
             if os.WIFSIGNALED(status):
                 out["signal"] = os.WTERMSIG(status)
@@ -248,26 +270,92 @@ class Zygote:
                 out["exit"] = os.WEXITSTATUS(status)
         return out
 
+    # -- policy
+    def configure(self, req: dict) -> dict:
+        """Fix the sandbox policy once: which protections to try, where working directories go,
+        the default limits. Returns the protections this machine offers."""
+        from . import _linux
+        from .errors import Limits
+        from .policy import FEATURES, child_read_paths, clamp_limits, hidden_paths, stdlib_paths
+        from .resources import Allocator
+
+        if self.features is not None:
+            return {"error": "already configured"}
+        want = req.get("want") if isinstance(req.get("want"), dict) else {}
+        root = req.get("workdir_root")
+        if not (isinstance(root, str) and os.path.isabs(root) and os.path.isdir(root)):
+            return {"error": "workdir_root must be an existing absolute directory"}
+        privileged = req.get("privileged") is True and os.geteuid() == 0
+        self.allocator = Allocator(root, privileged)
+        f = dict.fromkeys(FEATURES, False)
+        f["setuid"] = privileged
+        f["cgroup_pids"] = privileged and self.allocator.cgroup_base("pids") is not None
+        f["cgroup_memory"] = privileged and self.allocator.cgroup_base("memory") is not None
+        f["netns"] = want.get("netns") is True and privileged
+        f["userns"] = want.get("netns") is True and not privileged
+        f["tmpfs"] = want.get("tmpfs") is True
+        self.expose = hidden_paths(stdlib_paths()) if (privileged and f["tmpfs"]) else None
+        f["stdlib"] = self.expose is not None
+        f["landlock"] = want.get("landlock") is True and _linux.landlock_abi() >= 1
+        f["seccomp"] = want.get("seccomp") is True and _linux.seccomp_supported()
+        f["rlimits"] = True
+        self.features = f
+        self.read_paths = child_read_paths()
+        limits = req.get("limits") if isinstance(req.get("limits"), dict) else {}
+        self.default_limits = clamp_limits(limits, Limits().as_dict())
+        return {"features": dict(f)}
+
+    def lock(self, req: dict) -> dict:
+        """After the probe: keep only the protections that work; from now on nothing changes."""
+        if self.features is None:
+            return {"error": "not configured"}
+        if not self.locked:
+            final = req.get("features") if isinstance(req.get("features"), dict) else {}
+            self.features = {k: v and final.get(k) is True for k, v in self.features.items()}
+            self.locked = True
+        return {"features": dict(self.features)}
+
     # -- spawning
-    def spawn(self, spec: dict, fds: list[int]) -> dict:
-        if len(fds) != 2:
+    def spawn(self, req: dict, fds: list[int]) -> dict:
+        from .policy import CHILD_ENV, clamp_limits
+
+        if len(fds) not in (2, 3) or self.features is None:
             for fd in fds:
                 os.close(fd)
-            return {"error": "spawn needs two file descriptors"}
-        sock_fd, out_fd = fds
-        spec["zygote_pid"] = os.getpid()
+            return {"error": "spawn needs a configured fork server and two or three fds"}
+        probe = req.get("probe") is True and not self.locked
+        limits = req.get("limits") if isinstance(req.get("limits"), dict) else {}
+        limits = clamp_limits(limits, self.default_limits)
+        try:
+            alloc = self.allocator.allocate(self.features, limits)
+        except Exception as exc:
+            for fd in fds:
+                os.close(fd)
+            return {"error": f"cannot allocate a sandbox: {type(exc).__name__}: {exc}"[:300]}
+        spec = {
+            "probe": probe, "uid": alloc.uid, "gid": alloc.gid, "workdir": alloc.workdir,
+            "cgroups": list(alloc.cgroups), "limits": limits,
+            "env": dict(CHILD_ENV, HOME=alloc.workdir, TMPDIR=alloc.workdir),
+            "read_paths": list(self.read_paths), "expose": self.expose,
+            "zygote_pid": os.getpid(), **self.features,
+        }
+        sock_fd, out_fd = fds[0], fds[1]
+        arena_fd = fds[2] if len(fds) == 3 else None
         pid = os.fork()
         if pid == 0:
             try:
+                if alloc.slot_fd is not None:
+                    os.close(alloc.slot_fd)
                 from . import child
 
-                child.main(spec, sock_fd, out_fd)
+                child.main(spec, sock_fd, out_fd, arena_fd)
             finally:
                 os._exit(70)
-        os.close(sock_fd)
-        os.close(out_fd)
+        for fd in fds:
+            os.close(fd)
         self.children[pid] = None
-        return {"pid": pid}
+        self.allocs[pid] = alloc
+        return {"pid": pid, "limits": limits, **alloc.public()}
 
     def shutdown(self) -> None:
         for pid in list(self.children):
@@ -276,6 +364,8 @@ class Zygote:
                     os.kill(target, signal.SIGKILL)
                 except OSError:
                     pass
+        for pid in list(self.allocs):
+            self.cleanup({"pid": pid})
         for pid in list(self.children):
             self.wait_child(pid, 2.0)
         self.reap_orphans()
@@ -283,11 +373,15 @@ class Zygote:
     def handle(self, req: dict, fds: list[int]) -> dict:
         op = req.get("op")
         if op == "spawn":
-            return self.spawn(req["spec"], fds)
+            return self.spawn(req, fds)
         for fd in fds:
             os.close(fd)
         if op == "cleanup":
             return self.cleanup(req)
+        if op == "configure":
+            return self.configure(req)
+        if op == "lock":
+            return self.lock(req)
         if op == "ping":
             return {"pid": os.getpid()}
         if op == "modules":

@@ -1,0 +1,349 @@
+"""The call protocol, grader side: where data crosses the trust boundary.
+
+A test calls a student's function through a :class:`Proxy`. The arguments cross as plain data
+only (numbers, strings, NumPy arrays, lists/tuples/dicts of these), plus exactly three kinds of
+tag, none of which names an object of the grader:
+
+- a **function** of the test (``grad_fn``, ``f``) becomes ``{"cb": n}``: when the student calls
+  it, the child asks the grader to call it with plain arguments. Those arguments are bounded by
+  what the test passed in this call (array shapes, element counts, int64 range): a callback can
+  cost the grader about what the test meant it to cost, not what the student wants. Time spent
+  in callbacks counts against the call's CPU budget; a refused or failed-for-memory callback
+  fails the call (and so the case), nothing more;
+- a **NumPy Generator** becomes ``{"rng": [bit generator name, state, n]}``: the child draws from
+  a Generator of its own built from that state, and sends the final state back, which the
+  grader adopts after checking that it is a valid state of the same kind. Draws therefore come
+  from the test's stream and ``gen.bit_generator.state`` comparisons keep working;
+- a **proxy of the same submission** becomes ``{"g": name}`` (the child's own function).
+
+Anything else (any other object) is a test-authoring error: a ``ProtocolError`` naming the type,
+never a handle. Nothing the child sends is ever used to look up an attribute or a method.
+
+Array arguments travel through the submission's shared-memory arena (``arena``): after the call
+the grader compares that memory with its own copies, so ``last_call_mutations`` is what the
+grader saw, not what the child says.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from . import codec
+from .errors import CallTimeout, MissingName, ProtocolError, SandboxError, StudentError
+
+MAX_CALLBACK_STR = 1000
+INT64 = 1 << 63
+MAX_STATE_INT_BITS = 256
+CALLBACK_ELEMENT_FACTOR = 4   # a callback's arguments may hold this many times the elements
+CALLBACK_ELEMENT_FLOOR = 64   # ... of the call's own array arguments, and at least this many
+
+
+class Proxy:
+    """A plain callable standing for a student global; see docs/architecture.md."""
+
+    def __init__(self, sub, name: str):
+        self._sub = sub
+        self.name = name
+        self.__name__ = name
+        self.__qualname__ = name
+        #: Labels of array arguments the grader saw changed in shared memory by the last call.
+        self.last_call_mutations: tuple[str, ...] = ()
+        #: Labels of array arguments too large for the arena (sent by copy, not observed).
+        self.last_call_unverified: tuple[str, ...] = ()
+
+    def __call__(self, *args, **kwargs):
+        return self._sub._call(self, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<sandboxed {self.name}>"
+
+
+def _is_test_function(obj) -> bool:
+    return callable(obj) and not isinstance(obj, type)
+
+
+class CallArguments:
+    """One call's arguments, encoded: what the child gets and what the grader keeps."""
+
+    def __init__(self, sub, arena, arrays: list):
+        self.sub = sub
+        self.arena = arena
+        self.arrays = arrays  # the message's frames (generator states travel as frames too)
+        self.refused: str | None = None
+        self.callbacks: dict[int, object] = {}
+        self.generators: list[tuple[int, np.random.Generator]] = []
+        self.placements: list[tuple[object, tuple]] = []
+        self.unverified: list[object] = []
+        self.shapes: set[tuple] = {()}
+        self.max_elements = 0
+        self._where: object = None
+
+    # -- encoding
+    def encode(self, args: tuple, kwargs: dict) -> tuple:
+        arrays = self.arrays
+        if self.arena is not None:
+            self.arena.start_call()
+        try:
+            tree_args = []
+            for i, value in enumerate(args):
+                self._where = i
+                tree_args.append(codec.encode(value, arrays, self._on_other, 0, self._on_array))
+            pairs = []
+            for key, value in kwargs.items():
+                self._where = str(key)
+                pairs.append([str(key),
+                              codec.encode(value, arrays, self._on_other, 0, self._on_array)])
+        except codec.CodecError as exc:
+            raise ProtocolError(f"cannot send the arguments to the submission: {exc}") from None
+        return tree_args, {"d": pairs}
+
+    def _on_array(self, arr: np.ndarray):
+        self.shapes.add(tuple(arr.shape))
+        self.max_elements += int(arr.size)
+        placed = self.arena.place(arr) if self.arena is not None else None
+        if placed is None:
+            self.unverified.append(self._where)
+            return None
+        tag, placement = placed
+        self.placements.append((self._where, placement))
+        return tag
+
+    def _on_other(self, obj):
+        if isinstance(obj, Proxy) and obj._sub is self.sub:
+            return {"g": obj.name}
+        if isinstance(obj, np.random.Generator):
+            handle = next((h for h, g in self.generators if g is obj), None)
+            if handle is None:
+                handle = len(self.generators) + 1
+                self.generators.append((handle, obj))
+            state = obj.bit_generator.state
+            return {"rng": [type(obj.bit_generator).__name__,
+                            codec.encode(state, self.arrays), handle]}
+        if _is_test_function(obj):
+            handle = len(self.callbacks) + 1
+            self.callbacks[handle] = obj
+            return {"cb": handle}
+        raise codec.CodecError(
+            f"a test passed an object of type {type(obj).__name__}: only plain data (numbers, "
+            f"strings, NumPy arrays, lists/tuples/dicts of these), functions and NumPy "
+            f"Generators can be passed to a student's function")
+
+    # -- after the call
+    def mutations(self, labels) -> tuple[str, ...]:
+        names = []
+        for where, placement in self.placements:
+            if self.arena.changed(placement):
+                names.append(_label(where, labels))
+        return tuple(dict.fromkeys(names))
+
+    def unverified_labels(self, labels) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(_label(w, labels) for w in self.unverified))
+
+    def adopt_states(self, states, arrs) -> None:
+        """Move each test Generator to the state the child's copy ended in (validated)."""
+        if not isinstance(states, list) or len(states) != len(self.generators):
+            raise ProtocolError("the submission sent back malformed generator states")
+        for (_, gen), node in zip(self.generators, states):
+            try:
+                new = codec.decode(node, arrs)
+            except codec.CodecError as exc:
+                raise ProtocolError(f"malformed generator state: {exc}") from None
+            adopt_state(gen, new)
+
+    # -- callbacks
+    def check_callback_arguments(self, args: list, kwargs: dict) -> str | None:
+        """Why these callback arguments are refused, or None when they are within bounds."""
+        budget = [max(CALLBACK_ELEMENT_FLOOR, CALLBACK_ELEMENT_FACTOR * self.max_elements)]
+        allowed = sorted(self.shapes, key=len)
+
+        def walk(value, depth=0) -> str | None:
+            if depth > 8:
+                return "arguments nested too deeply"
+            if value is None or isinstance(value, (bool, float, complex)):
+                budget[0] -= 1
+            elif isinstance(value, int):
+                if not -INT64 <= value < INT64:
+                    return "an integer outside the int64 range"
+                budget[0] -= 1
+            elif isinstance(value, str):
+                if len(value) > MAX_CALLBACK_STR:
+                    return f"a string of {len(value)} characters"
+                budget[0] -= 1
+            elif isinstance(value, np.ndarray):
+                if value.ndim and tuple(value.shape) not in self.shapes:
+                    shown = ", ".join(str(s) for s in allowed if s) or "none"
+                    return (f"an array of shape {tuple(value.shape)}; the arrays this test passed "
+                            f"have shapes {shown}")
+                budget[0] -= int(value.size)
+            elif isinstance(value, (list, tuple)):
+                for v in value:
+                    why = walk(v, depth + 1)
+                    if why:
+                        return why
+            elif isinstance(value, dict):
+                for v in value.values():
+                    why = walk(v, depth + 1)
+                    if why:
+                        return why
+            else:
+                return f"a {type(value).__name__}"
+            if budget[0] < 0:
+                return "more values than the arrays this test passed hold"
+            return None
+
+        return walk(list(args)) or walk(list(kwargs.values()))
+
+
+def _label(where, labels) -> str:
+    if isinstance(where, int):
+        name = labels[where] if isinstance(labels, list) and where < len(labels) else None
+        if isinstance(name, str) and name.isidentifier() and len(name) <= 50:
+            return name
+        return f"arg{where}"
+    return str(where)
+
+
+def _same_structure(old, new) -> bool:
+    if isinstance(old, dict):
+        return (isinstance(new, dict) and set(old) == set(new)
+                and all(_same_structure(old[k], new[k]) for k in old))
+    if isinstance(old, bool) or old is None or isinstance(old, (str, float)):
+        return type(new) is type(old) and (not isinstance(old, str) or new == old)
+    if isinstance(old, int):
+        return type(new) is int and 0 <= new and new.bit_length() <= MAX_STATE_INT_BITS
+    if isinstance(old, np.ndarray):
+        return (isinstance(new, np.ndarray) and new.shape == old.shape
+                and new.dtype == old.dtype)
+    return False
+
+
+def adopt_state(gen: np.random.Generator, new) -> None:
+    """Set ``gen``'s bit generator to ``new`` if it is a valid state of the same kind."""
+    bit_generator = gen.bit_generator
+    if not _same_structure(bit_generator.state, new):
+        raise ProtocolError("the submission sent back a generator state of another shape")
+    try:
+        type(bit_generator)().state = new  # numpy's own validation, on a throw-away copy
+    except Exception as exc:
+        raise ProtocolError(f"the submission sent back an invalid generator state: {exc}") \
+            from None
+    bit_generator.state = new
+
+
+def serve_callback(sub, call: CallArguments, msg: dict, arrs: list, deadline: float,
+                   spent: list) -> None:
+    """Run one callback the child asked for, within the call's bounds; reply to the child.
+
+    ``spent`` accumulates the grader's CPU seconds spent in callbacks of this call; a refusal is
+    remembered in ``call.refused`` and fails the call once the child has answered.
+    """
+    hid = msg.get("id")
+    fn = call.callbacks.get(hid) if type(hid) is int else None
+    try:
+        args = codec.decode(msg.get("args"), arrs)
+        kwargs = codec.decode(msg.get("kwargs"), arrs)
+        if not isinstance(args, list) or not isinstance(kwargs, dict):
+            raise codec.CodecError("malformed callback")
+    except codec.CodecError as exc:
+        sub._kill("protocol", f"the submission sent a malformed callback: {exc}")
+        raise ProtocolError(sub.reason) from None
+    why = None
+    if fn is None:
+        why = "it asked for a function this test did not pass"
+    elif call.refused:
+        why = "an earlier call of it was refused"
+    else:
+        why = call.check_callback_arguments(args, kwargs)
+    if why:
+        call.refused = call.refused or (
+            f"the submission called the test's function with {why}: refused")
+        reply, reply_arrays = {"op": "cb_error", "error": call.refused[:500]}, []
+    else:
+        started = time.thread_time()
+        try:
+            result = fn(*args, **kwargs)
+            reply_arrays: list = []
+            reply = {"op": "cb_result", "value": codec.encode(result, reply_arrays)}
+        except MemoryError:
+            call.refused = ("the test's function ran out of memory on the arguments the "
+                            "submission passed")
+            reply, reply_arrays = {"op": "cb_error", "error": call.refused}, []
+        except SandboxError:
+            raise
+        except Exception as exc:
+            reply = {"op": "cb_error", "error": f"{type(exc).__name__}: {exc}"[:500]}
+            reply_arrays = []
+        finally:
+            spent[0] += time.thread_time() - started
+    if spent[0] > float(sub.limits.call_cpu_s) or time.monotonic() > deadline:
+        sub._kill("timeout", "the call exceeded its time limit in the test's functions "
+                             f"({spent[0]:.1f} s of the grader's CPU)")
+        raise CallTimeout(sub.reason)
+    sub._send(reply, reply_arrays, deadline)
+
+
+def perform_call(sub, proxy: Proxy, args: tuple, kwargs: dict):
+    """Send one call to the child, serve its callbacks, return its plain result."""
+    proxy.last_call_mutations = ()
+    proxy.last_call_unverified = ()
+    if not sub._alive:
+        from .errors import SandboxDied
+
+        raise SandboxDied(sub._death_message())
+    arrays: list = []
+    call = CallArguments(sub, sub.arena, arrays)
+    tree_args, tree_kwargs = call.encode(args, kwargs)
+    deadline = time.monotonic() + float(sub.limits.call_wall_s)
+    cpu_start = sub._cpu_seconds()
+    spent = [0.0]
+    budget = (cpu_start, float(sub.limits.call_cpu_s))
+    sub._send({"op": "call", "name": proxy.name, "args": tree_args, "kwargs": tree_kwargs},
+              arrays, deadline)
+    what = f"the call to {proxy.name}"
+    settled = False  # the child finished the call and waits for the next request
+    try:
+        while True:
+            # the child's CPU budget shrinks by what the grader spent in its callbacks
+            msg, arrs = sub._recv(deadline, (budget[0] - spent[0], budget[1]), what,
+                                  sub.limits.call_wall_s)
+            op = msg.get("op")
+            if op == "callback":
+                serve_callback(sub, call, msg, arrs, deadline, spent)
+                continue
+            settled = op in ("return", "raise", "protocol_error", "missing")
+            labels = msg.get("labels")
+            if settled and op != "missing":
+                proxy.last_call_mutations = call.mutations(labels)
+                proxy.last_call_unverified = call.unverified_labels(labels)
+            if settled and call.refused:
+                raise ProtocolError(call.refused)
+            if op == "return":
+                try:
+                    value = codec.decode(msg.get("value"), arrs)
+                except codec.CodecError as exc:
+                    raise ProtocolError(f"{proxy.name} returned malformed data: {exc}") from None
+                if call.generators:
+                    call.adopt_states(msg.get("rng"), arrs)
+                return value
+            if op == "raise":
+                raise StudentError(_text(msg.get("error"), 500), _text(msg.get("tb"), 2000))
+            if op == "protocol_error":
+                raise ProtocolError(f"{proxy.name} {_text(msg.get('error'), 500)}")
+            if op == "missing":
+                raise MissingName(f"the submission does not define {proxy.name!r}")
+            sub._kill("protocol", f"the submission sent an unexpected message {str(op)[:50]!r}")
+            raise ProtocolError(sub.reason)
+    finally:
+        if sub.arena is not None:
+            sub.arena.release_pages()
+        if not settled and sub._alive:
+            # interrupted mid-call (e.g. KeyboardInterrupt in a callback): the child is in the
+            # middle of a conversation; it cannot be reused safely
+            sub._kill("died", f"{what} was interrupted by the grader")
+
+
+def _text(value, n: int) -> str:
+    s = value if isinstance(value, str) else ""
+    return s if len(s) <= n else s[: n - 15] + " ... (truncated)"

@@ -1,0 +1,225 @@
+"""The fork server handle: starts the fork server, fixes its policy, spawns submissions.
+
+Runs in the trusted grading worker. The fork server (``zygote``) is the privileged half: it is
+configured once here (which protections to try, where working directories go), probed with one
+child, then locked; after that a request can only ask for a sandbox with some limits, and the
+worker may drop its own privileges (``grade.privileges``) without losing the ability to spawn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+
+from . import _linux
+from .errors import Limits, SandboxDied, SandboxError
+from .policy import CHILD_ENV, zygote_path
+from .submission import Submission
+
+DEFAULT_LIMITS = Limits()
+_ZYGOTE_CODE = ("import sys, json; sys.path[:] = json.loads(sys.argv[1]) + sys.path; "
+                "from autograder.sandbox.zygote import main; main(int(sys.argv[2]))")
+
+
+class ForkServer:
+    """Starts and talks to the fork server; one per grader worker process. Thread-safe spawn().
+
+    ``privileged=None`` means "use root's powers when running as root". ``privileged=False``
+    simulates an unprivileged grader (no setuid, no cgroups, network isolation through a user
+    namespace) and is what the test-suite uses to exercise the non-root path. ``seccomp``,
+    ``landlock``, ``netns`` and ``tmpfs`` (the private size-limited working directory) can be
+    switched off (tests use that to exercise the other layers).
+    """
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS, *, workdir_root: str | None = None,
+                 privileged: bool | None = None, seccomp: bool = True, landlock: bool = True,
+                 netns: bool = True, tmpfs: bool = True):
+        self.limits = limits
+        self.workdir_root = workdir_root or tempfile.gettempdir()
+        root = os.geteuid() == 0
+        self.privileged = root if privileged is None else (bool(privileged) and root)
+        self._want = {"seccomp": seccomp, "landlock": landlock, "netns": netns, "tmpfs": tmpfs}
+        self.protections: dict[str, bool] = {}
+        self.probe_report: dict = {}
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
+        self._ctl: socket.socket | None = None
+        self._zygote_pid: int | None = None
+        self._subs: set[Submission] = set()
+        self._subs_lock = threading.Lock()
+        self._features: dict[str, bool] = {}
+
+    # -- lifecycle
+    def __enter__(self) -> ForkServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def start(self) -> ForkServer:
+        if self._proc is not None:
+            return self
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = dict(CHILD_ENV)
+        env["HOME"] = "/"
+        if os.environ.get("LD_LIBRARY_PATH"):  # an interpreter that needs it to find libpython
+            env["LD_LIBRARY_PATH"] = os.environ["LD_LIBRARY_PATH"]
+        try:
+            self._proc = subprocess.Popen(
+                # -s: no user site; -P (3.11+): no script/cwd entry on sys.path (cwd is "/"
+                # anyway). Not -I/-E: the environment is ours and PYTHONHASHSEED must apply
+                [sys.executable, "-s", *(["-P"] if sys.version_info >= (3, 11) else []), "-c",
+                 _ZYGOTE_CODE, json.dumps(zygote_path()),
+                 str(child.fileno())],
+                env=env, cwd="/", pass_fds=[child.fileno()], stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, start_new_session=True)
+        finally:
+            child.close()
+        self._ctl = parent
+        parent.settimeout(120)
+        try:
+            ready = json.loads(parent.recv(1 << 16) or b"{}")
+        except (OSError, ValueError) as exc:
+            self.close()
+            raise SandboxError(f"the fork server did not start: {exc}") from None
+        if not ready.get("ready"):
+            self.close()
+            raise SandboxError("the fork server did not start")
+        self._zygote_pid = ready["pid"]
+        try:
+            reply = self._request({
+                "op": "configure", "want": dict(self._want), "privileged": self.privileged,
+                "workdir_root": os.path.abspath(self.workdir_root),
+                "limits": self.limits.as_dict()})
+            self._features = dict(reply["features"])
+            self._probe()
+            # from here on the fork server's policy is fixed: no later request can change it
+            self._features = dict(self._request({"op": "lock",
+                                                 "features": self._features})["features"])
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        with self._subs_lock:
+            subs = list(self._subs)
+        for sub in subs:
+            with contextlib.suppress(Exception):
+                sub.close()
+        if self._ctl is not None:
+            with contextlib.suppress(OSError):
+                self._ctl.send(json.dumps({"op": "exit"}).encode())
+            with contextlib.suppress(OSError):
+                self._ctl.close()
+            self._ctl = None
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            self._proc = None
+        # the (empty) parent cgroups stay: other graders on the machine may be using them
+
+    # -- zygote requests
+    def _request(self, req: dict, fds: list[int] | None = None, timeout: float = 60) -> dict:
+        with self._lock:
+            if self._ctl is None:
+                raise SandboxDied("the fork server is not running")
+            try:
+                self._ctl.settimeout(timeout)
+                data = json.dumps(req).encode()
+                if fds:
+                    socket.send_fds(self._ctl, [data], fds)
+                else:
+                    self._ctl.send(data)
+                raw = self._ctl.recv(1 << 20)
+            except OSError as exc:
+                raise SandboxDied(f"the fork server is gone: {exc}") from None
+            if not raw:
+                raise SandboxDied("the fork server is gone")
+            reply = json.loads(raw)
+        if "error" in reply:
+            raise SandboxError(f"fork server: {reply['error']}")
+        return reply
+
+    def zygote_modules(self) -> list[str]:
+        """Modules loaded in the fork server (diagnostics and tests)."""
+        return self._request({"op": "modules"})["modules"]
+
+    @property
+    def zygote_pid(self) -> int | None:
+        return self._zygote_pid
+
+    # -- protections
+    def _probe(self) -> None:
+        """Start one probe child to see which of the offered protections actually bite."""
+        f = self._features
+        report = {}
+        try:
+            sub = Submission(self, self.limits, probe=True)
+            try:
+                report = sub._probe()
+            finally:
+                sub.close()
+        except SandboxError as exc:
+            report = {"errors": {"probe": str(exc)}}
+        self.probe_report = report
+        for key in ("cgroups", "rlimits", "netns", "userns", "tmpfs", "stdlib", "landlock",
+                    "setuid", "seccomp"):
+            if key in report and not report[key]:
+                if key == "cgroups":
+                    f["cgroup_pids"] = f["cgroup_memory"] = False
+                else:
+                    f[key] = False
+        if not report:
+            f = dict.fromkeys(f, False)
+        self._features = f
+        landlock_abi = _linux.landlock_abi() if f["landlock"] else 0
+        self.protections = {
+            "rlimits": f["rlimits"],
+            "setuid": f["setuid"],
+            "rlimit_nproc": f["setuid"],
+            "cgroup_pids": f["cgroup_pids"],
+            "cgroup_memory": f["cgroup_memory"],
+            "netns": f["netns"] or f["userns"],
+            "seccomp": f["seccomp"],
+            "landlock": f["landlock"],
+            "landlock_tcp": f["landlock"] and landlock_abi >= 4,
+            "signal_isolation": report.get("can_signal_parent") is False,
+            "kill_all": f["setuid"] or f["cgroup_pids"] or f["seccomp"],
+            "file_isolation": f["landlock"],
+            "disk_quota": f["tmpfs"],
+        }
+
+    def missing_protections_message(self) -> str | None:
+        missing = sorted(k for k, v in self.protections.items() if not v)
+        if not missing:
+            return None
+        why = "" if self.privileged else " (not running as root)"
+        return ("sandbox: these protections are not in force on this machine"
+                f"{why}: {', '.join(missing)}")
+
+    # -- spawning
+    def spawn(self, cells: list[str], *, limits: Limits | None = None) -> Submission:
+        if self._ctl is None:
+            raise SandboxError("ForkServer.start() was not called")
+        sub = Submission(self, limits or self.limits, arena=True)
+        try:
+            sub._run(list(cells))
+        except BaseException:
+            sub.close()
+            raise
+        if sub._setup_failed:  # a problem of this machine, not of the submission
+            output = sub.output.strip()[-500:]
+            sub.close()
+            raise SandboxError(f"the sandbox could not be set up: {output}")
+        return sub
