@@ -37,6 +37,22 @@ _LEN = struct.Struct("<I")
 MAX_FRAME = 256 << 20
 
 
+def with_bytes(task: dict) -> dict:
+    """The task as a worker gets it: with the submission's bytes (read here, when it is sent,
+    so memory stays bounded), because a worker has no right to read the submissions folder."""
+    import base64
+
+    from autograder.grade.inputs import SubmissionInputError, read_submission_bytes
+
+    if "data_b64" in task or "file" not in task:
+        return task
+    try:
+        data = read_submission_bytes(task)
+    except SubmissionInputError:
+        return task  # the worker reports the same problem as the submission's status
+    return {**task, "data_b64": base64.b64encode(data).decode("ascii")}
+
+
 class WorkerDied(Exception):
     """The worker grading a task died or was killed (twice)."""
 
@@ -376,7 +392,7 @@ class LocalProcessExecutor(Executor):
                 continue  # cancelled
             worker.current = (task, future, time.monotonic(), attempt)
             try:
-                write_frame(worker.task_fd, {"type": "task", "task": task})
+                write_frame(worker.task_fd, {"type": "task", "task": with_bytes(task)})
             except OSError as error:
                 self._worker_gone(worker, f"worker {worker.index} unreachable: {error}")
 

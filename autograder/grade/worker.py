@@ -39,6 +39,7 @@ from autograder.runner import CaseResult, run_case, score_question
 from autograder.testfiles import Question, load_question
 
 MAX_OUTPUT_CHARS = 20_000
+EXIT_LOST_FORK_SERVER = 75
 MAX_CELL_RETRIES = 2
 
 GRADED = "graded"
@@ -83,7 +84,8 @@ class _BudgetedProxy:
 class Grader:
     """Grades submissions of one bundle; owns one sandbox fork server."""
 
-    def __init__(self, bundle_dir: str | Path, limits: Any = None, *, workdir_root: str | None = None):
+    def __init__(self, bundle_dir: str | Path, limits: Any = None, *, workdir_root: str | None = None,
+                 server: Any = None, restartable: bool = True):
         from autograder.sandbox import ForkServer, Limits
 
         self.bundle = load_bundle(bundle_dir)
@@ -101,7 +103,11 @@ class Grader:
         if workdir_root:
             os.makedirs(workdir_root, exist_ok=True)
         self.workdir_root = workdir_root
-        self.server = ForkServer(limits, workdir_root=workdir_root)
+        # ``restartable=False``: this worker gave up the privileges its fork server needs, so a
+        # lost fork server ends the worker (the executor retries the task on a fresh one)
+        # instead of silently starting a weaker one
+        self.restartable = restartable
+        self.server = server if server is not None else ForkServer(limits, workdir_root=workdir_root)
         self.server.__enter__()
         self.server_restarts = 0
         self.protections = dict(getattr(self.server, "protections", {}) or {})
@@ -126,6 +132,8 @@ class Grader:
         try:
             return self.server.spawn(cells)
         except SandboxError:
+            if not self.restartable and not self.server.alive():
+                os._exit(EXIT_LOST_FORK_SERVER)
             self.server_restarts += 1
             old, self.server = self.server, None
             try:
@@ -176,7 +184,8 @@ class Grader:
         started = time.monotonic()
         try:
             file = Path(task["file"])
-            if file.is_file() and sha256_file(file) != task["content_hash"]:
+            # with the bytes in the task (the normal case) load_cells checks their hash itself
+            if "data_b64" not in task and file.is_file() and sha256_file(file) != task["content_hash"]:
                 return self._all_failed(
                     task, ERROR, "the file changed while the batch was running; graded again on the next run", started
                 )
@@ -365,6 +374,38 @@ def _question_dict(result: Any) -> dict:
 # -- the worker process -----------------------------------------------------------------------
 
 
+def start_least_privileged(config: dict) -> Grader:
+    """The worker's grader, set up in the order least privilege needs (see ``privileges``):
+    verified private copy of the bundle and the fork server while still privileged, then the
+    drop, and only then the tests are loaded."""
+    from autograder.grade import privileges
+    from autograder.sandbox import ForkServer, Limits
+
+    limits = config.get("limits")
+    limits = Limits(**limits) if isinstance(limits, dict) else Limits()
+    uid, _lock_fd = privileges.worker_uid()  # the lock fd stays open: the uid is ours
+    bundle_copy = privileges.private_bundle(config["bundle_dir"], config.get("bundle_hash"), uid)
+    workdir_root = config.get("workdir_root")
+    if workdir_root:
+        os.makedirs(workdir_root, exist_ok=True)
+    server = ForkServer(limits, workdir_root=workdir_root).start()
+    try:
+        done = privileges.drop(uid, readable=[str(bundle_copy)],
+                               headroom_mb=int(config.get("worker_memory_mb") or
+                                               max(privileges.DEFAULT_HEADROOM_MB, 2 * limits.memory_mb)))
+    except Exception:
+        server.close()
+        raise
+    grader = Grader(bundle_copy, limits, workdir_root=workdir_root, server=server, restartable=False)
+    grader.protections.update({
+        "worker_unprivileged": done["uid"] != 0,
+        "worker_landlock": bool(done.get("landlock")),
+        "worker_memory_limit": bool(done.get("address_space_mb")),
+    })
+    return grader
+
+
+
 def _set_pdeathsig() -> None:
     try:
         import ctypes
@@ -412,7 +453,8 @@ def main(argv: list[str]) -> int:
     if not isinstance(first, dict) or first.get("type") != "config":
         return 2
     try:
-        grader = Grader.from_config(first["config"])
+        config = first["config"]
+        grader = Grader.from_config(config) if config.get("factory") else start_least_privileged(config)
     except Exception:
         write_frame(result_fd, {"type": "fatal", "message": traceback.format_exc()})
         return 1

@@ -108,6 +108,10 @@ class ForkServer:
             raise
         return self
 
+    def alive(self) -> bool:
+        """The fork server process is still running."""
+        return self._proc is not None and self._proc.poll() is None
+
     def close(self) -> None:
         with self._subs_lock:
             subs = list(self._subs)
