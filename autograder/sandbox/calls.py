@@ -347,3 +347,14 @@ def perform_call(sub, proxy: Proxy, args: tuple, kwargs: dict):
 def _text(value, n: int) -> str:
     s = value if isinstance(value, str) else ""
     return s if len(s) <= n else s[: n - 15] + " ... (truncated)"
+
+
+def authoring_problem(args: tuple, kwargs: dict) -> str | None:
+    """Why a test's arguments could not cross the boundary (None when they can): for
+    ``verify``, which runs the reference in-process and must still report a test that passes
+    an object the batch grader would refuse."""
+    try:
+        CallArguments(None, None, []).encode(args, kwargs)
+    except ProtocolError as exc:
+        return str(exc)
+    return None
