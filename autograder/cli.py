@@ -26,7 +26,7 @@ def main() -> None:
 @click.option("--no-zip", is_flag=True, help="Skip otter-grader's autograder zip.")
 def build_command(assignments, check, repo_root, out_dir, template_dir, no_zip) -> None:
     """Build student_template/<hw> and build/<hw> (all four assignments when none given)."""
-    from autograder.build.console import run_build
+    from autograder.release.console import run_build
 
     raise SystemExit(run_build(assignments, repo_root=repo_root, out_dir=out_dir,
                                template_dir=template_dir, check=check, make_zip=not no_zip))
@@ -38,7 +38,7 @@ def build_command(assignments, check, repo_root, out_dir, template_dir, no_zip) 
 @click.option("--template-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 def verify_command(assignments, repo_root, template_dir) -> None:
     """Prove an assignment ready: reference full marks, blank zero, mutants caught, no leaks."""
-    from autograder.build.console import run_verify
+    from autograder.release.console import run_verify
 
     raise SystemExit(run_verify(assignments, repo_root=repo_root, template_dir=template_dir))
 

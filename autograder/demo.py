@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autograder.build.sources import ASSIGNMENTS, PROJECT_ROOT
+from autograder.release.sources import ASSIGNMENTS, PROJECT_ROOT
 
 #: Written into the output folder so that a later run may wipe it (and nothing else).
 MARKER = ".autograder-demo"
@@ -78,7 +78,7 @@ class AssignmentReport:
 
 def bundle_is_current(hw: str, repo_root: Path, build_dir: Path) -> bool:
     """True when ``build_dir/<hw>`` exists and was built from the current sources."""
-    from autograder.build.sources import assignment_source, source_hash
+    from autograder.release.sources import assignment_source, source_hash
 
     manifest = build_dir / hw / "manifest.json"
     if not manifest.is_file():
@@ -98,7 +98,7 @@ def ensure_bundle(hw: str, repo_root: Path, build_dir: Path) -> str:
     """
     if bundle_is_current(hw, repo_root, build_dir):
         return "bundle up to date"
-    from autograder.build.core import build_assignment
+    from autograder.release.core import build_assignment
 
     started = time.monotonic()
     existed = (build_dir / hw / "manifest.json").is_file()
@@ -306,8 +306,8 @@ def run_demo(
     """
     from rich.console import Console
 
-    from autograder.build.sources import BuildError
     from autograder.grade import grade_class
+    from autograder.release.sources import BuildError
 
     repo_root = Path(repo_root) if repo_root is not None else PROJECT_ROOT
     examples_dir = Path(examples_dir) if examples_dir is not None else repo_root / "examples"

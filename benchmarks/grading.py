@@ -97,7 +97,7 @@ def ensure_bundle(hw: str, build_dir: Path) -> Path:
     build_if_needed(hw, REPO, build_dir)
     bundle = build_dir / hw
     if not (bundle / f"{hw}-autograder.zip").is_file():
-        from autograder.build.core import build_assignment
+        from autograder.release.core import build_assignment
 
         with tempfile.TemporaryDirectory() as tmp:
             build_assignment(hw, repo_root=REPO, out_dir=build_dir, template_dir=tmp)
@@ -328,10 +328,10 @@ def measure_overhead(hw: str, bundle: Path, notebook: Path, repeats: int, figure
 
 
 def _measure_pinned(hw: str, bundle: Path, notebook: Path, repeats: int, figures: Figures) -> None:
-    from autograder.build.expected import reference_namespace
-    from autograder.build.sources import assignment_source, load_solutions
     from autograder.grade.inputs import discover, load_cells
     from autograder.grade.worker import Grader
+    from autograder.release.expected import reference_namespace
+    from autograder.release.sources import assignment_source, load_solutions
     from autograder.runner import run_question
     from autograder.testfiles import load_questions
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder.build import build_assignment
-from autograder.build.sources import PROJECT_ROOT
+from autograder.release import build_assignment
+from autograder.release.sources import PROJECT_ROOT
 
 DEMO_ROOT = Path(__file__).parent / "fixtures" / "build_demo"
 DEMO_SOLUTIONS = DEMO_ROOT / "solutions_hw0_demo.py"

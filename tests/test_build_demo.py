@@ -12,14 +12,14 @@ import pytest
 from click.testing import CliRunner
 from conftest import DEMO_HW, DEMO_ROOT, DEMO_SOLUTIONS
 
-from autograder.build import BuildError, build_assignment, check_template, compare_trees
-from autograder.build.expected import record_expected
-from autograder.build.leaks import find_leaks
-from autograder.build.notebook import check_cell_question, init_cell_source
-from autograder.build.sources import assignment_source, load_solutions, requirement_pins
-from autograder.build.verify import verify_assignment
 from autograder.checks import load_expected
 from autograder.cli import main
+from autograder.release import BuildError, build_assignment, check_template, compare_trees
+from autograder.release.expected import record_expected
+from autograder.release.leaks import find_leaks
+from autograder.release.notebook import check_cell_question, init_cell_source
+from autograder.release.sources import assignment_source, load_solutions, requirement_pins
+from autograder.release.verify import verify_assignment
 from autograder.testfiles import load_question, load_questions
 
 
@@ -247,7 +247,7 @@ def test_leak_scan_finds_solution_code_hidden_tests_and_hidden_values(fresh_buil
 
 def test_cli_build_and_check(tmp_path):
     # The CLI works on the real repository; hw1 is the first assignment.
-    from autograder.build.sources import PROJECT_ROOT, known_assignments
+    from autograder.release.sources import PROJECT_ROOT, known_assignments
 
     hws = known_assignments(PROJECT_ROOT)
     if not hws:
@@ -271,7 +271,7 @@ def test_cli_build_and_check(tmp_path):
 
 
 def test_strip_hidden_cases_unit():
-    from autograder.build.stripping import strip_hidden_cases
+    from autograder.release.stripping import strip_hidden_cases
 
     source = (
         "from otter.test_files import test_case\n\nname = 'q1'\npoints = 5  # total\n\n"

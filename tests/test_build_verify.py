@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.build import ASSIGNMENTS, verify_assignment
-from autograder.build.sources import PROJECT_ROOT
-from autograder.build.verify import CASE_TIME_BUDGET_S
+from autograder.release import ASSIGNMENTS, verify_assignment
+from autograder.release.sources import PROJECT_ROOT
+from autograder.release.verify import CASE_TIME_BUDGET_S
 
 
 @pytest.mark.parametrize("hw", ASSIGNMENTS)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder.build.sources import ASSIGNMENTS
 from autograder.demo import MARKER, DemoError, fresh_out_dir, meets, run_demo
+from autograder.release.sources import ASSIGNMENTS
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"

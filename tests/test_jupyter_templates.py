@@ -18,9 +18,9 @@ import pytest
 from jupyter_client import KernelManager
 from nbclient import NotebookClient
 
-from autograder.build import ASSIGNMENTS
-from autograder.build.notebook import check_cell_question, filled_notebook
-from autograder.build.sources import PROJECT_ROOT, assignment_source, load_solutions
+from autograder.release import ASSIGNMENTS
+from autograder.release.notebook import check_cell_question, filled_notebook
+from autograder.release.sources import PROJECT_ROOT, assignment_source, load_solutions
 
 pytestmark = pytest.mark.slow
 

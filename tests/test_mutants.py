@@ -13,9 +13,9 @@ import pytest
 from otter.execute import Checker
 from otter.nbmeta_config import NBMetadataConfig
 
-from autograder.build.expected import expected_dir_unset
-from autograder.build.mutants import load_mutant, mutant_namespace
-from autograder.build.sources import PROJECT_ROOT, assignment_source, load_solutions
+from autograder.release.expected import expected_dir_unset
+from autograder.release.mutants import load_mutant, mutant_namespace
+from autograder.release.sources import PROJECT_ROOT, assignment_source, load_solutions
 
 MUTANTS = sorted((PROJECT_ROOT / "assignments").glob("*/mutants/*.py"))
 

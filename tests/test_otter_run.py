@@ -15,9 +15,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.build import ASSIGNMENTS
-from autograder.build.notebook import filled_notebook
-from autograder.build.sources import PROJECT_ROOT, assignment_source, load_solutions
+from autograder.release import ASSIGNMENTS
+from autograder.release.notebook import filled_notebook
+from autograder.release.sources import PROJECT_ROOT, assignment_source, load_solutions
 
 pytestmark = pytest.mark.slow
 

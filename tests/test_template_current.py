@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.build import ASSIGNMENTS, compare_trees
-from autograder.build.notebook import stored_source_hash
-from autograder.build.sources import PROJECT_ROOT
+from autograder.release import ASSIGNMENTS, compare_trees
+from autograder.release.notebook import stored_source_hash
+from autograder.release.sources import PROJECT_ROOT
 
 COMMITTED = PROJECT_ROOT / "student_template"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.build import ASSIGNMENTS
-from autograder.build.expected import record_expected
-from autograder.build.leaks import find_leaks
-from autograder.build.sources import PROJECT_ROOT, assignment_source, load_solutions
+from autograder.release import ASSIGNMENTS
+from autograder.release.expected import record_expected
+from autograder.release.leaks import find_leaks
+from autograder.release.sources import PROJECT_ROOT, assignment_source, load_solutions
 from autograder.testfiles import load_questions
 
 COMMITTED = PROJECT_ROOT / "student_template"

@@ -16,12 +16,12 @@ from typing import Any
 
 import nbformat
 
-from autograder.build.core import build_assignment, compare_trees
-from autograder.build.expected import expected_dir_unset, record_expected, reference_namespace
-from autograder.build.leaks import find_leaks
-from autograder.build.mutants import load_mutant, mutant_files, mutant_namespace
-from autograder.build.notebook import student_code_cells
-from autograder.build.sources import BuildError, assignment_source, load_solutions
+from autograder.release.core import build_assignment, compare_trees
+from autograder.release.expected import expected_dir_unset, record_expected, reference_namespace
+from autograder.release.leaks import find_leaks
+from autograder.release.mutants import load_mutant, mutant_files, mutant_namespace
+from autograder.release.notebook import student_code_cells
+from autograder.release.sources import BuildError, assignment_source, load_solutions
 from autograder.runner import QuestionResult, run_question
 from autograder.testfiles import Question, load_questions
 

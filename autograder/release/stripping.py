@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from autograder.build.sources import BuildError
+from autograder.release.sources import BuildError
 
 
 def _is_test_case_decorator(node: ast.expr) -> bool:

@@ -9,16 +9,16 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.build.expected import (
+from autograder.release.expected import (
     Recorded,
     record_expected,
     reference_namespace,
     replay_failures,
     write_expected,
 )
-from autograder.build.notebook import build_notebook, notebook_bytes
-from autograder.build.otterzip import generate_otter_zip
-from autograder.build.sources import (
+from autograder.release.notebook import build_notebook, notebook_bytes
+from autograder.release.otterzip import generate_otter_zip
+from autograder.release.sources import (
     AssignmentSource,
     BuildError,
     assignment_source,
@@ -26,7 +26,7 @@ from autograder.build.sources import (
     requirement_pins,
     source_hash,
 )
-from autograder.build.stripping import strip_hidden_cases
+from autograder.release.stripping import strip_hidden_cases
 from autograder.testfiles import Question, load_question, load_questions, question_files
 
 VENDORED_INIT = '''"""The checks library this assignment's tests are written with.

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autograder.build.sources import BuildError
+from autograder.release.sources import BuildError
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from types import FunctionType, ModuleType
 
 import nbformat
 
-from autograder.build.sources import BuildError
+from autograder.release.sources import BuildError
 
 CHECK_CELL = re.compile(r"""^grader\.check\(\s*(["'])(?P<q>[A-Za-z_][\w-]*)\1\s*\)$""")
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}

@@ -8,9 +8,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from autograder.build.core import build_assignment, check_template
-from autograder.build.sources import PROJECT_ROOT, BuildError, known_assignments
-from autograder.build.verify import verify_assignment
+from autograder.release.core import build_assignment, check_template
+from autograder.release.sources import PROJECT_ROOT, BuildError, known_assignments
+from autograder.release.verify import verify_assignment
 
 
 def _console() -> Console:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from autograder.build.sources import BuildError
+from autograder.release.sources import BuildError
 from autograder.runner import run_case
 from autograder.testfiles import Question
 
