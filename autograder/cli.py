@@ -20,7 +20,7 @@ def main() -> None:
 @click.option("--check", is_flag=True, help="Exit non-zero if student_template/ is stale.")
 @click.option("--repo-root", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Bundles go to OUT_DIR/<hw> (default: build/).")
+              help="Bundles go to OUT_DIR/<hw> (default: <repository>/build, from any folder).")
 @click.option("--template-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Student copies go to TEMPLATE_DIR/<hw> (default: student_template/).")
 @click.option("--no-zip", is_flag=True, help="Skip otter-grader's autograder zip.")
@@ -50,20 +50,32 @@ def verify_command(assignments, repo_root, template_dir) -> None:
               help="Output folder: results.sqlite, grades.csv, results/<id>.json.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Parallel grading workers (default: all cores).")
-@click.option("--bundle-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("build"),
-              help="Where `autograder build` put the bundles (default: build/).")
+@click.option("--bundle-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where `autograder build` put the bundles (default: <repository>/build, "
+                   "the same as build's, from any folder).")
+@click.option("--repo-root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The course checkout (default: the one this package is installed from).")
 @click.option("--limit", "limits", multiple=True, metavar="NAME=VALUE",
               help="Sandbox limit override, e.g. --limit call_wall_s=5 (repeatable).")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary table.")
 @click.option("--regrade", is_flag=True, help="Grade every submission again, changed or not.")
-def grade_command(submissions, assignment, out_dir, workers, bundle_dir, limits, quiet,
-                  regrade) -> None:
+def grade_command(submissions, assignment, out_dir, workers, bundle_dir, repo_root, limits,
+                  quiet, regrade) -> None:
     """Grade every submission in SUBMISSIONS (resumable; re-runs skip unchanged ones)."""
-    from autograder.grade.console import run_grade
+    from autograder.grade.console import USAGE_ERROR, parse_limits, run_grade
+    from autograder.release.bundles import BundleNotFound, locate_bundle
 
+    try:
+        parse_limits(limits)
+        bundle = locate_bundle(assignment, bundle_dir=bundle_dir, repo_root=repo_root)
+    except (ValueError, BundleNotFound) as error:
+        click.echo(f"error: {error}", err=True)
+        raise SystemExit(USAGE_ERROR) from None
+    for warning in bundle.warnings:
+        click.echo(f"warning: {warning}", err=True)
     raise SystemExit(run_grade(submissions, assignment=assignment, out_dir=out_dir,
-                               bundle_dir=bundle_dir, workers=workers, limits=limits, quiet=quiet,
-                               regrade=regrade))
+                               bundle_dir=bundle.path.parent, workers=workers, limits=limits,
+                               quiet=quiet, regrade=regrade))
 
 
 @main.command("demo")

@@ -307,11 +307,12 @@ def run_demo(
     from rich.console import Console
 
     from autograder.grade import grade_class
+    from autograder.release.bundles import default_bundle_dir
     from autograder.release.sources import BuildError
 
     repo_root = Path(repo_root) if repo_root is not None else PROJECT_ROOT
     examples_dir = Path(examples_dir) if examples_dir is not None else repo_root / "examples"
-    build_dir = Path(build_dir) if build_dir is not None else repo_root / "build"
+    build_dir = Path(build_dir) if build_dir is not None else default_bundle_dir(repo_root)
     hws = list(assignments or ASSIGNMENTS)
     console = console or Console(highlight=False, width=None if sys.stdout.isatty() else 110)
     for hw in hws:

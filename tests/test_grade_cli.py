@@ -10,11 +10,25 @@ from autograder.grade.console import parse_limits
 
 def test_missing_bundle_names_the_build_command(tmp_path):
     (tmp_path / "subs").mkdir()
-    result = CliRunner().invoke(main, ["grade", str(tmp_path / "subs"), "--assignment", "hw9",
+    hw = "hw1_linear_regression"
+    result = CliRunner().invoke(main, ["grade", str(tmp_path / "subs"), "--assignment", hw,
                                        "--out", str(tmp_path / "out"), "--bundle-dir", str(tmp_path)])
     assert result.exit_code == 2
-    assert "run `autograder build hw9` first" in result.output
+    assert f"run `autograder build {hw} --out-dir {tmp_path.resolve()}` first" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_unknown_assignment_lists_the_known_ones(tmp_path):
+    (tmp_path / "subs").mkdir()
+    result = CliRunner().invoke(main, ["grade", str(tmp_path / "subs"), "--assignment", "hw_nope",
+                                       "--out", str(tmp_path / "out"), "--bundle-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "unknown assignment 'hw_nope'" in result.output
+    assert "hw1_linear_regression, hw2_layer_gradient, hw3_backprop, hw4_optimizers" in result.output
+    assert "autograder build hw_nope" not in result.output
+    result = CliRunner().invoke(main, ["grade", str(tmp_path / "subs"), "-a", "hw4_optimiser",
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "did you mean hw4_optimizers?" in result.output
 
 
 def test_bad_limit_is_a_usage_error(tmp_path):

@@ -8,8 +8,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from autograder.release.bundles import default_bundle_dir, default_repo_root
 from autograder.release.core import build_assignment, check_template
-from autograder.release.sources import PROJECT_ROOT, BuildError, known_assignments
+from autograder.release.sources import BuildError, known_assignments
 from autograder.release.verify import verify_assignment
 
 
@@ -17,12 +18,6 @@ def _console() -> Console:
     # Piped output (CI logs) gets a readable width instead of 80 columns.
     probe = Console()
     return probe if probe.is_terminal else Console(width=140)
-
-
-def default_repo_root() -> Path:
-    """The current directory when it holds ``assignments/``, else this package's checkout."""
-    cwd = Path.cwd()
-    return cwd if (cwd / "assignments").is_dir() else PROJECT_ROOT
 
 
 def _resolve(hws: tuple[str, ...], repo_root: Path, console: Console) -> list[str] | None:
@@ -77,7 +72,9 @@ def run_build(
     table = Table(title="autograder build")
     for column in ("assignment", "questions", "points", "public cases", "hidden cases"):
         table.add_column(column, no_wrap=True)
+    out_dir = Path(out_dir).resolve() if out_dir is not None else default_bundle_dir(repo_root)
     written = []
+    built = []
     for hw in chosen:
         try:
             result = build_assignment(
@@ -100,10 +97,21 @@ def run_build(
             str(sum(q.public_cases for q in result.questions)),
             str(sum(q.hidden_cases for q in result.questions)),
         )
-        written += [result.template_path, result.zip_path or result.bundle_path]
+        written += [result.template_path, result.bundle_path]
+        if result.zip_path:
+            written.append(result.zip_path)
+        built.append(hw)
     console.print(table)
     for path in written:
         console.print(f"wrote {path}", markup=False, highlight=False)
+    if built:
+        option = "" if out_dir == default_bundle_dir(repo_root) else f" --bundle-dir {out_dir}"
+        console.print(
+            f"bundles in {out_dir}; grade from any folder with: autograder grade SUBMISSIONS "
+            f"-a {built[0]} --out OUT{option}",
+            markup=False,
+            highlight=False,
+        )
     return 1 if failed else 0
 
 

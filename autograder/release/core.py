@@ -9,6 +9,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.release.bundles import default_bundle_dir
 from autograder.release.expected import (
     Recorded,
     record_expected,
@@ -27,6 +28,7 @@ from autograder.release.sources import (
     source_hash,
 )
 from autograder.release.stripping import strip_hidden_cases
+from autograder.release.values import ULPS, expected_file_differences, keep_equivalent_files
 from autograder.testfiles import Question, load_question, load_questions, question_files
 
 VENDORED_INIT = '''"""The checks library this assignment's tests are written with.
@@ -243,12 +245,13 @@ def build_assignment(
 ) -> BuildResult:
     """Build one assignment; nothing is written unless every step succeeds.
 
-    ``out_dir`` defaults to ``<repo>/build`` and ``template_dir`` to ``<repo>/student_template``.
+    ``out_dir`` defaults to ``<repo>/build`` (``bundles.default_bundle_dir``, the folder
+    ``autograder grade`` reads, whatever the working directory) and ``template_dir`` to ``<repo>/student_template``.
     Raises ``BuildError`` with a message naming the problem (a missing check cell, a case the
     reference fails, a broken test file).
     """
     repo_root = Path(repo_root).resolve()
-    out_dir = Path(out_dir) if out_dir is not None else repo_root / "build"
+    out_dir = Path(out_dir) if out_dir is not None else default_bundle_dir(repo_root)
     template_dir = Path(template_dir) if template_dir is not None else repo_root / "student_template"
     source = assignment_source(
         hw, repo_root=repo_root, solutions_path=solutions_path, checks_dir=checks_dir
@@ -273,6 +276,9 @@ def build_assignment(
             recorded=recorded,
             notebook=notebook_bytes(nb),
         )
+        # Values that differ from the committed ones by rounding only (another CPU) keep the
+        # committed bytes; the replay below then checks the reference against those.
+        keep_equivalent_files(staged_template, template_dir / hw)
         failures = replay_failures(
             load_questions(staged_template / "tests"), namespace, include_hidden=False
         )
@@ -287,6 +293,7 @@ def build_assignment(
             _write_bundle(
                 staged_bundle, source=source, questions=questions, recorded=recorded, digest=digest
             )
+            keep_equivalent_files(staged_bundle, out_dir / hw)
             failures = replay_failures(
                 load_questions(staged_bundle / "tests"), namespace, include_hidden=True
             )
@@ -343,8 +350,13 @@ def _template_files(root: Path) -> dict[str, Path]:
     }
 
 
-def compare_trees(expected_root: Path, actual_root: Path) -> list[str]:
-    """Per-file differences between a fresh build and a committed tree (empty when identical)."""
+def compare_trees(expected_root: Path, actual_root: Path, *, ulps: int = ULPS) -> list[str]:
+    """Per-file differences between a fresh build and a committed tree (empty when the same).
+
+    Files compare by bytes, except expected values (``*.npz``): those compare by structure,
+    keys, shapes, dtypes and exact ints/bools, and floats within ``ulps`` units in the last
+    place (``autograder.release.values``), so a rebuild on another CPU is not a difference.
+    """
     want, have = _template_files(expected_root), _template_files(actual_root)
     problems = []
     for rel in sorted(set(want) | set(have)):
@@ -352,6 +364,11 @@ def compare_trees(expected_root: Path, actual_root: Path) -> list[str]:
             problems.append(f"missing: {rel}")
         elif rel not in want:
             problems.append(f"not produced by the build: {rel}")
+        elif rel.endswith(".npz"):
+            found = expected_file_differences(want[rel], have[rel], ulps=ulps)
+            if found:
+                more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+                problems.append(f"differs: {rel}: {found[0]}{more}")
         elif want[rel].read_bytes() != have[rel].read_bytes():
             problems.append(f"differs: {rel}")
     return problems

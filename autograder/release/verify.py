@@ -22,6 +22,7 @@ from autograder.release.leaks import find_leaks
 from autograder.release.mutants import load_mutant, mutant_files, mutant_namespace
 from autograder.release.notebook import student_code_cells
 from autograder.release.sources import BuildError, assignment_source, load_solutions
+from autograder.release.values import ULPS, value_differences
 from autograder.runner import QuestionResult, run_question
 from autograder.testfiles import Question, load_questions
 
@@ -63,6 +64,21 @@ def blank_namespace(notebook_path: Path) -> dict[str, Any]:
             except Exception:  # a cell that calls a blank stub fails, as it would in Jupyter
                 continue
     return namespace
+
+
+def recording_differences(values: Mapping[str, Mapping[str, Any]], expected_dir: Path) -> list[str]:
+    """Where a second recording differs from ``expected_dir/<question>.npz`` beyond rounding."""
+    from autograder.checks import load_expected
+
+    problems = []
+    for question in sorted(values):
+        path = expected_dir / f"{question}.npz"
+        stored = load_expected(path) if path.is_file() else {}
+        problems += [
+            f"expected/{question}.npz {detail}"
+            for detail in value_differences(dict(sorted(values[question].items())), stored, "values")
+        ]
+    return problems
 
 
 def run_all(
@@ -194,7 +210,9 @@ def verify_assignment(
             report.add(f"mutant {path.stem}", ok, detail)
             mutant_runs.append((path, results))
 
-        # 4. Determinism: the same outcomes and messages on a second run.
+        # 4. Determinism: the same outcomes and messages on a second run, and a second recording
+        # of the expected values means the same as the bundle's (floats within ULPS).
+        recorded = record_expected(load_questions(source.tests_dir), solutions, hw=hw)
         unstable = []
         if _outcomes(run_all(questions, reference)) != _outcomes(ref_results):
             unstable.append("reference")
@@ -206,18 +224,18 @@ def verify_assignment(
             again = check_mutant(path, questions, reference)[2]
             if _outcomes(again) != _outcomes(results):
                 unstable.append(f"mutant {path.stem}")
+        unstable += recording_differences(recorded.values, built.bundle_path / "expected")
         report.add(
             "deterministic (second run, same outcomes and messages)",
             not unstable,
-            "differs: " + ", ".join(unstable) if unstable else "reference, blank, mutants",
+            "differs: " + ", ".join(unstable[:5])
+            if unstable
+            else f"reference, blank, mutants; expected values within {ULPS} ULPs",
         )
 
         # 5. Nothing hidden in the student copy, and the committed copy is current.
         committed = template_dir / hw
         shipped = committed if committed.is_dir() else built.template_path
-        recorded = record_expected(
-            load_questions(source.tests_dir), solutions, hw=hw
-        )
         leaks = find_leaks(
             shipped,
             solutions=solutions,
