@@ -4,6 +4,7 @@ cases stripped, expected values split, byte-identical rebuilds, and the errors t
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -18,7 +19,12 @@ from autograder.release import BuildError, build_assignment, check_template, com
 from autograder.release.expected import record_expected
 from autograder.release.leaks import find_leaks
 from autograder.release.notebook import check_cell_question, init_cell_source
-from autograder.release.sources import assignment_source, load_solutions, requirement_pins
+from autograder.release.sources import (
+    assignment_source,
+    load_solutions,
+    requirement_pins,
+    student_requirements,
+)
 from autograder.release.verify import verify_assignment
 from autograder.testfiles import load_question, load_questions
 
@@ -44,8 +50,13 @@ def test_template_layout(fresh_build):
     assert {"hw0_demo.ipynb", "tests/q1.py", "tests/q2.py", "expected/q1.npz", "expected/q2.npz",
             "autograder/__init__.py", "autograder/checks/__init__.py",
             "autograder/checks/expected.py", "requirements.txt", "README.md"} <= set(files)
-    assert (template / "requirements.txt").read_text().split() == requirement_pins()
+    assert (template / "requirements.txt").read_text().split() == student_requirements()
     assert any(pin.startswith("otter-grader==") for pin in requirement_pins())
+    names = [re.split(r"[<>=!~]", pin)[0] for pin in student_requirements()]
+    assert names == ["numpy", "otter-grader", "matplotlib", "ipykernel", "jupyterlab"]
+    readme = (template / "README.md").read_text()
+    assert ".venv/bin/pip install -r requirements.txt" in readme
+    assert f".venv/bin/jupyter lab {DEMO_HW}.ipynb" in readme
     # the checks are vendored verbatim
     checks = Path(__import__("autograder.checks").checks.__file__).parent
     for path in checks.glob("*.py"):

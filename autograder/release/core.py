@@ -26,6 +26,7 @@ from autograder.release.sources import (
     load_solutions,
     requirement_pins,
     source_hash,
+    student_requirements,
 )
 from autograder.release.stripping import strip_hidden_cases
 from autograder.release.values import ULPS, expected_file_differences, keep_equivalent_files
@@ -40,9 +41,21 @@ A copy of the course's ``autograder.checks``, shipped with the notebook so that
 
 README = """# {hw}
 
-1. Install the requirements once: `pip install -r requirements.txt`.
-2. Open `{hw}.ipynb` in Jupyter and run the first cell (it sets up `grader`).
-3. Fill in each function that raises `NotImplementedError`, run its cell, then run the
+Set up once, then open the notebook (Python 3.10 or newer; on Windows use `.venv\\Scripts\\`
+instead of `.venv/bin/`):
+
+```bash
+python3 -m venv .venv && .venv/bin/pip install -r requirements.txt
+.venv/bin/jupyter lab {hw}.ipynb
+```
+
+The first command makes a virtual environment in this folder with everything the notebook
+needs: JupyterLab, its Python kernel (ipykernel), numpy, matplotlib and otter-grader (which
+runs the checks); about 700 MB. The second opens the notebook in your browser, running in that
+environment's own kernel ("Python 3 (ipykernel)").
+
+1. Run the first cell (it sets up `grader`).
+2. Fill in each function that raises `NotImplementedError`, run its cell, then run the
    `grader.check("qN")` cell below it. A check prints which test cases passed and, for a
    failing one, what was expected, what came back and which convention to look at.
 
@@ -185,7 +198,9 @@ def _write_template(
             )
     write_expected(target / "expected", recorded.public_values())
     _write_vendored(target, source.checks_dir)
-    (target / "requirements.txt").write_text("\n".join(requirement_pins()) + "\n", encoding="utf-8")
+    (target / "requirements.txt").write_text(
+        "\n".join(student_requirements()) + "\n", encoding="utf-8"
+    )
     table = ", ".join(f"{q.name} ({_format_points(q.points)} pts)" for q in questions)
     (target / "README.md").write_text(README.format(hw=hw, points_table=table), encoding="utf-8")
 

@@ -125,7 +125,8 @@ def _tree_files(root: Path) -> list[Path]:
 
 def source_hash(source: AssignmentSource) -> str:
     """SHA-256 of exactly what the build reads: the notebook source, the test files, the
-    reference module, the checks package's modules and the requirement pins. Stray files
+    reference module, the checks package's modules and the requirement pins (grading and
+    student). Stray files
     (editor backups, caches, mutants, which only ``verify`` reads) do not count, and neither
     does where the checkout lives."""
     from autograder.testfiles import question_files
@@ -144,19 +145,38 @@ def source_hash(source: AssignmentSource) -> str:
         if path.suffix == ".py":
             add("checks/" + path.relative_to(source.checks_dir).as_posix(), path.read_bytes())
     add("requirements", "\n".join(requirement_pins()).encode())
+    add("student requirements", "\n".join(student_requirements()).encode())
     return digest.hexdigest()
 
 
-def requirement_pins() -> list[str]:
-    """The numpy and otter-grader requirements, exactly as pyproject.toml states them."""
+#: What grading needs (the otter zip's environment): numpy and otter-grader.
+GRADING_PACKAGES = ("numpy", "otter-grader")
+#: What a student needs to open the notebook in Jupyter and run it in its own kernel with plots:
+#: the grading packages, matplotlib, ipykernel and JupyterLab (otter-grader brings nbconvert,
+#: IPython and jupyter_client but no kernel, no Jupyter front end and no matplotlib).
+STUDENT_PACKAGES = (*GRADING_PACKAGES, "matplotlib", "ipykernel", "jupyterlab")
+
+
+def _pins(packages: tuple[str, ...]) -> list[str]:
     text = (PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8")
     pins = []
-    for package in ("numpy", "otter-grader"):
+    for package in packages:
         match = re.search(rf'"({re.escape(package)}\s*[<>=!~][^"]*)"', text)
         if match is None:
             raise BuildError(f"pyproject.toml does not pin {package}")
         pins.append(re.sub(r"\s+", "", match.group(1)))
     return pins
+
+
+def requirement_pins() -> list[str]:
+    """The numpy and otter-grader requirements, exactly as pyproject.toml states them."""
+    return _pins(GRADING_PACKAGES)
+
+
+def student_requirements() -> list[str]:
+    """``student_template/<hw>/requirements.txt``: the pins of ``STUDENT_PACKAGES`` in
+    pyproject.toml (the project's dependencies and its ``student`` extra)."""
+    return _pins(STUDENT_PACKAGES)
 
 
 def known_assignments(repo_root: str | Path) -> list[str]:
