@@ -51,8 +51,9 @@ python3 -m venv .venv && .venv/bin/pip install -r requirements.txt
 
 The first command makes a virtual environment in this folder with everything the notebook
 needs: JupyterLab, its Python kernel (ipykernel), numpy, matplotlib and otter-grader (which
-runs the checks); about 700 MB. The second opens the notebook in your browser, running in that
-environment's own kernel ("Python 3 (ipykernel)").
+runs the checks); about 730 MB, most of it otter-grader's own dependencies. The second opens
+the notebook in your browser, running in that environment's own kernel ("Python 3
+(ipykernel)").
 
 1. Run the first cell (it sets up `grader`).
 2. Fill in each function that raises `NotImplementedError`, run its cell, then run the
@@ -66,8 +67,9 @@ Keep `tests/`, `expected/` and `autograder/` next to the notebook and unchanged:
 are what `grader.check` runs. Questions and points: {points_table}.
 """
 
-#: Files in a committed template that are not build outputs and never make it stale.
-IGNORED_TEMPLATE_NAMES = {"__pycache__", ".ipynb_checkpoints", ".OTTER_LOG"}
+#: Files in a committed template that are not build outputs and never make it stale (.venv:
+#: a student environment made there by the README's commands; git ignores it too).
+IGNORED_TEMPLATE_NAMES = {"__pycache__", ".ipynb_checkpoints", ".OTTER_LOG", ".venv"}
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ def template_texts(template: Path) -> dict[str, str]:
     """The text a student can read in each file: notebook cell sources, other text files whole."""
     texts = {}
     for path in sorted(template.rglob("*")):
-        if not path.is_file() or "__pycache__" in path.parts:
+        if not path.is_file() or {"__pycache__", ".venv"} & set(path.relative_to(template).parts):
             continue
         rel = path.relative_to(template).as_posix()
         if path.suffix == ".ipynb":
@@ -198,7 +198,7 @@ def find_leaks(
     raw_files = {
         path.relative_to(template).as_posix(): path.read_bytes()
         for path in sorted(template.rglob("*"))
-        if path.is_file() and "__pycache__" not in path.parts
+        if path.is_file() and not {"__pycache__", ".venv"} & set(path.relative_to(template).parts)
     }
     for question, keys in sorted(hidden_only_keys.items()):
         for key in sorted(keys):
