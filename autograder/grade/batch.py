@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autograder.grade.bundle import load_bundle
-from autograder.grade.executor import Executor, LocalProcessExecutor, WorkerStartError
+from autograder.grade.bundle import bundle_hash, load_bundle
+from autograder.grade.executor import Executor, LocalProcessExecutor, WorkerDied, WorkerStartError
 from autograder.grade.inputs import Skipped, discover
 from autograder.grade.store import Store
 from autograder.report import class_stats, summary_table, write_grades_csv, write_results_dir
@@ -28,6 +28,14 @@ from autograder.report.summary import ClassStats
 
 class OutputBusy(Exception):
     """Another ``grade`` run is writing to the same output folder."""
+
+
+class BundleChanged(Exception):
+    """The bundle changed on disk (or a worker graded with another one) during the run."""
+
+
+GRADER_FAULT = "grader_fault"
+BUNDLE_CHECK_INTERVAL_S = 1.0
 
 
 @contextlib.contextmanager
@@ -83,14 +91,15 @@ def _task_timeout(limits: dict | None, n_cases: int) -> float:
     return lim.run_wall_s * 2 + lim.call_wall_s * (max(1, n_cases) + 2) + 60.0
 
 
-def _error_result(task: dict, bundle_hash: str, max_score: float, message: str) -> dict:
+def _error_result(task: dict, bundle_hash: str, max_score: float, message: str,
+                  status: str = "error") -> dict:
     return {
         "id": task["id"],
         "kind": task.get("kind", ""),
         "path": task.get("path", ""),
         "content_hash": task["content_hash"],
         "bundle_hash": bundle_hash,
-        "status": "error",
+        "status": status,
         "message": message,
         "score": 0.0,
         "max_score": max_score,
@@ -167,7 +176,7 @@ def grade_class(
             n_cases = _count_cases(bundle)
             own_executor = executor is None
             if own_executor:
-                config = {"bundle_dir": str(bundle.dir), "limits": limits_d,
+                config = {"bundle_dir": str(bundle.dir), "bundle_hash": bundle.hash, "limits": limits_d,
                           "workdir_root": str(workdir_root) if workdir_root else None}
                 executor = LocalProcessExecutor(
                     config,
@@ -184,6 +193,7 @@ def grade_class(
                 if own_executor:
                     # After Ctrl-C or a crash: cancel what is queued and kill the workers now.
                     executor.shutdown(wait=completed, cancel_futures=not completed)
+                    _remove_worker_leftovers()
         store.finish_run(run_id)
         csv_path, rows, stats = write_reports(store, out_dir, question_names, question_max)
 
@@ -207,6 +217,40 @@ def grade_class(
         elapsed_s=time.monotonic() - started,
         fatal=fatal,
     )
+
+
+def _remove_worker_leftovers() -> None:
+    """Workers cannot remove their own private bundle copies (they gave up the right to)."""
+    from autograder.grade.privileges import remove_stale_private_dirs
+
+    with contextlib.suppress(OSError):
+        remove_stale_private_dirs()
+
+
+class _BundleGuard:
+    """Checks, before results are stored, that the bundle is still the one grading started with."""
+
+    def __init__(self, bundle):
+        self.bundle = bundle
+        self.checked = 0.0
+
+    def check(self, result: dict, force: bool = False) -> None:
+        if result.get("bundle_hash") not in (None, self.bundle.hash) and result.get("questions"):
+            raise BundleChanged(f"a worker graded with another bundle (hash {result['bundle_hash'][:12]}, "
+                                f"expected {self.bundle.hash[:12]}): nothing more was stored; "
+                                f"rebuild and run again")
+        now = time.monotonic()
+        if force or now - self.checked >= BUNDLE_CHECK_INTERVAL_S:
+            self.checked = now
+            try:
+                found = bundle_hash(self.bundle.dir)
+            except OSError as error:
+                found = f"unreadable ({error})"
+            if found != self.bundle.hash:
+                raise BundleChanged(
+                    f"the bundle in {self.bundle.dir} changed during grading (expected hash "
+                    f"{self.bundle.hash[:12]}, found {found[:12]}): nothing more was stored; "
+                    f"rebuild and run again")
 
 
 def _count_cases(bundle) -> int:
@@ -266,6 +310,7 @@ def _run_tasks(store: Store, run_id: int, executor: Executor, todo, bundle, prog
     futures: dict[Future, dict] = {}
     warned = False
     fatal = None
+    guard = _BundleGuard(bundle)
     with bar:
         job = bar.add_task("grading", total=len(todo))
         for ref in todo:
@@ -274,6 +319,12 @@ def _run_tasks(store: Store, run_id: int, executor: Executor, todo, bundle, prog
         pending = set(futures)
         while pending:
             done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            if not done and not _executor_alive(executor):
+                # never wait on futures that no one will resolve
+                for future in pending:
+                    if not future.done():
+                        future.set_exception(WorkerDied("the executor stopped before grading this submission"))
+                continue
             if not warned and getattr(executor, "protections_message", None):
                 warned = True
                 console.print(f"[yellow]{executor.protections_message}[/]", soft_wrap=True)
@@ -281,6 +332,11 @@ def _run_tasks(store: Store, run_id: int, executor: Executor, todo, bundle, prog
                 task = futures.pop(future)
                 try:
                     result = _checked(future.result(), task)
+                except WorkerDied as error:
+                    # a poison pill: it broke a worker twice; not graded again unless it changes
+                    result = _error_result(task, bundle.hash, max_score,
+                                           f"{error} (graded again only if the file changes or with --regrade)",
+                                           status=GRADER_FAULT)
                 except Exception as error:
                     if isinstance(error, WorkerStartError):
                         fatal = str(error)
@@ -289,6 +345,13 @@ def _run_tasks(store: Store, run_id: int, executor: Executor, todo, bundle, prog
                         task, bundle.hash, max_score,
                         f"internal grader error (graded again on the next run): {detail}",
                     )
+                guard.check(result)
                 store.record(run_id, result)
                 bar.advance(job)
+    guard.check({}, force=True)
     return fatal
+
+
+def _executor_alive(executor) -> bool:
+    thread = getattr(executor, "_thread", None)
+    return thread is None or thread.is_alive()

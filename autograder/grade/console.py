@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autograder.grade.batch import OutputBusy, grade_class
+from autograder.grade.batch import BundleChanged, OutputBusy, grade_class
 from autograder.grade.bundle import BundleMissing
 
 USAGE_ERROR = 2
@@ -64,6 +64,9 @@ def run_grade(
     except (BundleMissing, OutputBusy) as error:
         console.print(f"[red]error:[/] {error}", soft_wrap=True)
         return USAGE_ERROR
+    except BundleChanged as error:
+        console.print(f"[red]error:[/] {error}", soft_wrap=True)
+        return 1
     if summary.fatal:
         console.print(f"[red]error:[/] {summary.fatal}", soft_wrap=True)
         return 1

@@ -53,6 +53,17 @@ def with_bytes(task: dict) -> dict:
     return {**task, "data_b64": base64.b64encode(data).decode("ascii")}
 
 
+def _resolve(future: Future, *, result=None, error: BaseException | None = None) -> None:
+    """Resolve ``future`` once; a second resolution (or a cancelled future) is ignored."""
+    try:
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+    except Exception:  # InvalidStateError: already resolved or cancelled
+        pass
+
+
 class WorkerDied(Exception):
     """The worker grading a task died or was killed (twice)."""
 
@@ -268,9 +279,7 @@ class LocalProcessExecutor(Executor):
         self._workers: list[_Worker] = []
         self._next_index = 0
         self._failed_starts = 0
-        self._deaths_in_a_row = 0
-        #: This many task-holding worker deaths without one result in between stop the executor.
-        self.max_deaths_in_a_row = 2 * self.n_workers + 4
+        self._ever_ready = False
         self._fatal: BaseException | None = None
         self.protections: dict | None = None
         self.protections_message = None
@@ -325,34 +334,33 @@ class LocalProcessExecutor(Executor):
         with self._lock:
             self._fatal = error
             while self._pending:
-                _, future, _ = self._pending.popleft()
-                if future.set_running_or_notify_cancel():
-                    future.set_exception(error)
+                _, future, attempt = self._pending.popleft()
+                if attempt > 0 or future.set_running_or_notify_cancel():
+                    _resolve(future, error=error)
 
     def _worker_gone(self, worker: _Worker, reason: str) -> None:
         """A worker died or was killed: retry or fail its task, and replace it."""
         worker.kill()
         self._workers.remove(worker)
         if worker.current is not None:
+            # One worker holds one task, so its death is that task's doing (a poison pill), never
+            # a reason to stop grading the others: retry once on a fresh worker, then fail it.
             task, future, _, attempt = worker.current
             worker.current = None
             tail = worker.log_tail()
-            self._deaths_in_a_row += 1
-            if self._deaths_in_a_row >= self.max_deaths_in_a_row:
-                # Something is wrong with the workers themselves, not with a submission.
-                error = WorkerStartError(f"grading workers keep dying ({reason})\n{tail}")
-                future.set_exception(error)
-                self._fail_all(error)
-                return
+            reasons = [*task.get("_deaths", []), reason]
             if attempt < self.retries:
                 with self._lock:
-                    self._pending.appendleft((task, future, attempt + 1))
+                    self._pending.appendleft(({**task, "_deaths": reasons}, future, attempt + 1))
             else:
-                message = reason + (f"\nworker log (tail):\n{tail}" if tail else "")
-                future.set_exception(WorkerDied(message))
+                attempts = "; then ".join(reasons)
+                message = (f"grading this submission broke the grading worker on each of "
+                           f"{attempt + 1} attempts: {attempts}"
+                           + (f"\nworker log (tail):\n{tail}" if tail else ""))
+                _resolve(future, error=WorkerDied(message))
         elif not worker.ready:
             self._failed_starts += 1
-            if self._failed_starts >= 3 and not any(w.ready for w in self._workers):
+            if self._failed_starts >= 3 and not self._ever_ready:
                 tail = worker.log_tail()
                 self._fail_all(WorkerStartError(f"grading workers cannot start: {reason}\n{tail}"))
                 return
@@ -364,6 +372,7 @@ class LocalProcessExecutor(Executor):
         kind = frame.get("type")
         if kind == "ready":
             worker.ready = True
+            self._ever_ready = True
             self._failed_starts = 0
             if self.protections is None:
                 self.protections = frame.get("protections")
@@ -375,8 +384,7 @@ class LocalProcessExecutor(Executor):
         elif kind == "result" and worker.current is not None:
             _, future, _, _ = worker.current
             worker.current = None
-            self._deaths_in_a_row = 0
-            future.set_result(frame["result"])
+            _resolve(future, result=frame["result"])
         else:
             raise ValueError(f"unexpected frame {kind!r}")
 
@@ -403,11 +411,14 @@ class LocalProcessExecutor(Executor):
             self._loop()
         except BaseException as error:  # never leave futures hanging
             self._fail_all(error)
+        finally:
+            # Invariant: when the dispatcher ends, no future is left that nobody will resolve.
+            error = self._fatal or WorkerDied("the executor stopped before grading this submission")
             for worker in list(self._workers):
                 if worker.current is not None:
-                    worker.current[1].set_exception(error)
+                    _resolve(worker.current[1], error=error)
                     worker.current = None
-        finally:
+            self._fail_all(error)
             self._stop_workers()
 
     def _loop(self) -> None:

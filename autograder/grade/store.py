@@ -14,7 +14,9 @@ Tables:
 Every submission is written in one transaction (rows replaced, grading event appended), so a kill
 at any moment leaves either the old state or the new one. A re-run grades a submission again
 only if it has no row, its content hash or the bundle hash changed, or its status is ``error``
-(a fault of the grader, not of the student).
+(a fault of the grader, not of the student). ``grader_fault`` (a submission that broke its
+grading worker twice: a poison pill) is kept like a grade: graded again only when its bytes or
+the bundle change, or with ``--regrade``.
 """
 
 from __future__ import annotations
