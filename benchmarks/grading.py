@@ -315,7 +315,7 @@ def measure_overhead(hw: str, bundle: Path, notebook: Path, repeats: int, figure
     again with the sandbox API directly: fork a sandbox and run the cells, run every case
     through proxies, close; and a sandbox with one trivial cell gives the bare fork cost.
     """
-    from autograder.grade.worker import pin_to_cpu
+    from autograder.grade.worker_process import pin_to_cpu
 
     # Measured as a grading worker runs: pinned to one CPU with its sandboxes.
     affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None

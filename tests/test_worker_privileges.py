@@ -121,3 +121,17 @@ def test_a_real_worker_reports_its_privileges(tmp_path):
         assert ex.ready_event.wait(60)
         assert ex.protections["worker_memory_limit"] is True
         assert ex.protections["worker_unprivileged"] is (os.geteuid() == 0)
+
+
+def test_removing_leftovers_never_changes_the_parent_s_mode(tmp_path):
+    """A failed removal (here: a file that vanished mid-way) once made /tmp mode 0700."""
+    from autograder.sandbox.resources import rmtree
+
+    parent = tmp_path / "parent"
+    victim = parent / "leftover"
+    (victim / "sub").mkdir(parents=True)
+    parent.chmod(0o1777)
+    (victim / "sub").chmod(0)  # unreadable: rmtree must chmod inside, and only inside
+    rmtree(str(victim))
+    assert not victim.exists()
+    assert parent.stat().st_mode & 0o7777 == 0o1777

@@ -5,7 +5,7 @@
 ``worker.Grader.grade``, and ``shutdown``. A task is a plain dict (``SubmissionRef.to_task()``),
 so a distributed executor only has to ship JSON both ways.
 
-``LocalProcessExecutor`` runs N trusted worker processes (``python -m autograder.grade.worker``).
+``LocalProcessExecutor`` runs N trusted worker processes (``python -m autograder.grade.worker_process``).
 Each worker loads the bundle's test files once and owns one sandbox ``ForkServer``; the workers
 never execute student code themselves (the sandbox child does). Tasks and results travel as
 length-prefixed JSON frames on dedicated pipes, never pickled. One dispatcher thread feeds the
@@ -25,7 +25,6 @@ import collections
 import json
 import os
 import select
-import struct
 import subprocess
 import sys
 import threading
@@ -33,8 +32,7 @@ import time
 from concurrent.futures import Future
 from pathlib import Path
 
-_LEN = struct.Struct("<I")
-MAX_FRAME = 256 << 20
+from autograder.grade.frames import FrameBuffer, write_frame
 
 
 def with_bytes(task: dict) -> dict:
@@ -70,60 +68,6 @@ class WorkerDied(Exception):
 
 class WorkerStartError(Exception):
     """Workers cannot start (e.g. the sandbox cannot be created on this machine)."""
-
-
-# -- framing ----------------------------------------------------------------------------------
-
-
-def write_frame(fd: int, obj: object) -> None:
-    data = json.dumps(obj, allow_nan=False).encode()
-    view = memoryview(_LEN.pack(len(data)) + data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
-
-
-def read_exact(fd: int, n: int) -> bytes | None:
-    chunks, got = [], 0
-    while got < n:
-        chunk = os.read(fd, n - got)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
-
-
-def read_frame(fd: int) -> object | None:
-    head = read_exact(fd, _LEN.size)
-    if head is None:
-        return None
-    (length,) = _LEN.unpack(head)
-    if length > MAX_FRAME:
-        raise ValueError(f"frame of {length} bytes")
-    body = read_exact(fd, length)
-    if body is None:
-        return None
-    return json.loads(body)
-
-
-class _FrameBuffer:
-    def __init__(self) -> None:
-        self.buf = bytearray()
-
-    def feed(self, data: bytes) -> list[object]:
-        self.buf += data
-        out = []
-        while len(self.buf) >= _LEN.size:
-            (length,) = _LEN.unpack_from(self.buf)
-            if length > MAX_FRAME:
-                raise ValueError(f"frame of {length} bytes")
-            if len(self.buf) < _LEN.size + length:
-                break
-            body = bytes(self.buf[_LEN.size : _LEN.size + length])
-            del self.buf[: _LEN.size + length]
-            out.append(json.loads(body))
-        return out
 
 
 # -- the interface ----------------------------------------------------------------------------
@@ -188,10 +132,10 @@ class _Worker:
         # workers and the sandboxes (measured: they busy-wait on every proxy round trip).
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             env[var] = "1"
-        env["AUTOGRADER_WORKER_CPU"] = str(index)  # see worker.pin_to_cpu
+        env["AUTOGRADER_WORKER_CPU"] = str(index)  # see worker_process.pin_to_cpu
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "autograder.grade.worker", str(task_r), str(res_w)],
+                [sys.executable, "-m", "autograder.grade.worker_process", str(task_r), str(res_w)],
                 stdin=subprocess.DEVNULL,
                 stdout=stderr,
                 stderr=stderr,
@@ -207,7 +151,7 @@ class _Worker:
         self.task_fd = task_w
         self.result_fd = res_r
         os.set_blocking(res_r, False)
-        self.frames = _FrameBuffer()
+        self.frames = FrameBuffer()
         self.ready = False
         self.current: tuple[dict, Future, float, int] | None = None
         self.started = time.monotonic()

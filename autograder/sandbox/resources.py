@@ -245,9 +245,15 @@ def _write(path: str, text: str) -> None:
 
 
 def rmtree(path: str) -> None:
+    """Remove ``path`` even where its owner took away the permissions. Only ever changes modes
+    inside ``path`` itself (never its parent, which may be /tmp)."""
+    top = os.path.abspath(path)
+
     def onerror(func, p, exc):
+        parent = os.path.dirname(os.path.abspath(p))
         with contextlib.suppress(OSError):
-            os.chmod(os.path.dirname(p), 0o700)
+            if parent == top or parent.startswith(top + "/"):
+                os.chmod(parent, 0o700)
             os.chmod(p, 0o700)
         with contextlib.suppress(OSError):
             if os.path.isdir(p) and not os.path.islink(p):
