@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -53,6 +54,21 @@ def test_workers_that_cannot_start_fail_every_task(tmp_path):
         future = ex.submit(_task("a"))
         with pytest.raises(WorkerStartError, match="cannot start on purpose"):
             future.result(timeout=60)
+    finally:
+        ex.shutdown()
+    assert _workers_alive() == []
+
+
+def test_workers_that_stop_starting_fail_the_queue_instead_of_respawning_for_ever(tmp_path):
+    broken = tmp_path / "broken"
+    ex = LocalProcessExecutor({**FAKE, "fail_start_if": str(broken)}, workers=1, log_dir=tmp_path)
+    try:
+        assert ex.submit(_task("ok0")).result(timeout=60)["id"] == "ok0"
+        broken.touch()  # from now on no fresh worker starts
+        crash, after = ex.submit(_task("crash0")), ex.submit(_task("ok1"))
+        for future in (crash, after):
+            with pytest.raises(WorkerStartError, match="can no longer start"):
+                future.result(timeout=120)
     finally:
         ex.shutdown()
     assert _workers_alive() == []
@@ -126,12 +142,65 @@ def test_malformed_worker_results_become_errors_and_protections_are_printed(tmp_
 def test_poison_pills_before_honest_tasks_cost_only_themselves(tmp_path):
     """More crashing and hanging submissions than workers, all queued first: each fails after
     exactly two attempts, every honest one is graded, every future is resolved."""
-    with LocalProcessExecutor(FAKE, workers=2, task_timeout=2.0, retries=1, log_dir=tmp_path) as ex:
-        pills = [ex.submit(_task(f"crash{i}")) for i in range(5)] + [ex.submit(_task("hang0"))]
+    attempts = tmp_path / "attempts"
+    attempts.mkdir()
+    config = {**FAKE, "attempts_dir": str(attempts)}
+    pills = {"crash0": "died (exit code 9) twice", "segv0": "died (signal SIGSEGV) twice",
+             "sigsegv0": "died (signal SIGSEGV) twice", "oomkill0": "SIGKILL",
+             "spin0": "took longer than the 2 s backstop and was killed twice",
+             "hang0": "took longer than the 2 s backstop and was killed twice"}
+    with LocalProcessExecutor(config, workers=2, task_timeout=2.0, retries=1, log_dir=tmp_path) as ex:
+        pill_futures = {sid: ex.submit(_task(sid)) for sid in pills}
         honest = [ex.submit(_task(f"ok{i}")) for i in range(6)]
-        for future in pills:
-            with pytest.raises(WorkerDied, match="on each of 2 attempts") as info:
+        for sid, future in pill_futures.items():
+            with pytest.raises(WorkerDied, match="while grading this submission") as info:
                 future.result(timeout=120)
-            assert "; then " in str(info.value)
+            assert pills[sid] in str(info.value), str(info.value)
         assert [f.result(timeout=120)["id"] for f in honest] == [f"ok{i}" for i in range(6)]
+    for sid in pills:
+        assert len((attempts / sid).read_text().splitlines()) == 2, sid  # a first try and one retry
+    assert not ex.alive
+    assert _workers_alive() == []
+
+
+def test_bytes_are_read_when_sent_and_unreadable_files_fail_only_themselves(tmp_path):
+    import base64
+
+    from autograder.grade.inputs import SubmissionInputError
+
+    good = tmp_path / "good.py"
+    good.write_bytes(b"x = 1\n")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    with LocalProcessExecutor(FAKE, workers=1, log_dir=tmp_path) as ex:
+        missing = ex.submit({**_task("missing"), "file": str(tmp_path / "gone.py")})
+        no_notebook = ex.submit({**_task("folder"), "kind": "folder", "file": str(folder)})
+        ok = ex.submit({**_task("ok"), "file": str(good)})
+        with pytest.raises(SubmissionInputError) as info:
+            missing.result(timeout=60)
+        assert info.value.status == "error" and "gone.py" in info.value.message
+        with pytest.raises(SubmissionInputError) as info:
+            no_notebook.result(timeout=60)
+        assert info.value.status == "invalid_notebook"
+        assert base64.b64decode(ok.result(timeout=60)["data_b64"]) == b"x = 1\n"
+
+
+def test_shutdown_resolves_a_queued_retry(tmp_path):
+    """A retry is a running future (it cannot be cancelled): shutting down with
+    ``cancel_futures`` must still resolve it, never leave it for ever."""
+    from autograder.grade.executor import ExecutorStopped
+
+    ex = LocalProcessExecutor(FAKE, workers=1, task_timeout=30, retries=1, log_dir=tmp_path)
+    blocker = ex.submit(_task("crash0"))
+    queued = [ex.submit(_task(f"slow{i}")) for i in range(3)]
+    deadline = time.monotonic() + 60
+    while not ex._reasons and time.monotonic() < deadline:  # the crash's retry is queued
+        time.sleep(0.01)
+    ex.shutdown(wait=False, cancel_futures=True)
+    for future in [blocker, *queued]:
+        assert future.done()
+        if not future.cancelled():
+            with pytest.raises((ExecutorStopped, WorkerDied)):
+                future.result(timeout=0)
+    assert not ex.alive
     assert _workers_alive() == []

@@ -4,6 +4,13 @@ Stages: discover submissions (main process: list and hash) -> skip what the stor
 for the same bytes and bundle -> grade the rest on an executor (parsing, sandbox, tests run in
 the workers) -> store each result as it arrives (one transaction) -> regenerate grades.csv,
 results/<id>.json and the summary from the store.
+
+Before each result is stored, the bundle is checked: the result must carry the hash of the bundle
+this run started with, and the bundle on disk must still hash to it (a fraction of a millisecond);
+otherwise the run stops with ``BundleChanged`` and stores nothing more. A submission that broke
+its grading worker on every attempt (a poison pill: ``WorkerDied``) is stored as
+``grader_fault``, kept like a grade; the grader's own failures are stored as ``error`` and graded
+again on the next run.
 """
 
 from __future__ import annotations
@@ -18,8 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from autograder.grade.bundle import bundle_hash, load_bundle
-from autograder.grade.executor import Executor, LocalProcessExecutor, WorkerDied, WorkerStartError
-from autograder.grade.inputs import Skipped, discover
+from autograder.grade.executor import (
+    Executor,
+    ExecutorStopped,
+    LocalProcessExecutor,
+    WorkerDied,
+    WorkerStartError,
+)
+from autograder.grade.inputs import Skipped, SubmissionInputError, discover
 from autograder.grade.store import Store
 from autograder.report import class_stats, summary_table, write_grades_csv, write_results_dir
 from autograder.report.gradescope import result_file_name
@@ -35,7 +48,6 @@ class BundleChanged(Exception):
 
 
 GRADER_FAULT = "grader_fault"
-BUNDLE_CHECK_INTERVAL_S = 1.0
 
 
 @contextlib.contextmanager
@@ -84,26 +96,35 @@ def _limits_dict(limits: Any) -> dict | None:
 
 
 def _task_timeout(limits: dict | None, n_cases: int) -> float:
-    """The executor's backstop for one task: the worker's own budget plus a margin."""
+    """The executor's backstop for one task: the worker's own budget (cells run twice at most,
+    every case's call time, fork server restarts) plus a margin. A worker past it is killed."""
     from autograder.sandbox import Limits
 
     lim = Limits(**limits) if limits else Limits()
     return lim.run_wall_s * 2 + lim.call_wall_s * (max(1, n_cases) + 2) + 60.0
 
 
-def _error_result(task: dict, bundle_hash: str, max_score: float, message: str,
-                  status: str = "error") -> dict:
+def _all_failed(task: dict, bundle, status: str, message: str) -> dict:
+    """A result made in the main process (no worker graded it): every case fails with
+    ``message``. Cases come from the manifest (build lists them), so otter is not imported here."""
+    questions = []
+    for q in bundle.manifest["questions"]:
+        cases = [{"name": str(c["name"]), "hidden": bool(c.get("hidden")), "passed": False,
+                  "points": float(c.get("points", 0.0)), "score": 0.0, "message": message,
+                  "duration_s": 0.0} for c in q.get("cases", [])]
+        questions.append({"name": q["name"], "score": 0.0, "max_score": float(q.get("points", 0.0)),
+                          "cases": cases})
     return {
         "id": task["id"],
         "kind": task.get("kind", ""),
         "path": task.get("path", ""),
         "content_hash": task["content_hash"],
-        "bundle_hash": bundle_hash,
+        "bundle_hash": bundle.hash,
         "status": status,
         "message": message,
         "score": 0.0,
-        "max_score": max_score,
-        "questions": [],
+        "max_score": float(sum(float(q.get("points", 0.0)) for q in bundle.manifest["questions"])),
+        "questions": questions,
         "output": "",
         "execution_time": 0.0,
     }
@@ -227,30 +248,24 @@ def _remove_worker_leftovers() -> None:
         remove_stale_private_dirs()
 
 
-class _BundleGuard:
-    """Checks, before results are stored, that the bundle is still the one grading started with."""
-
-    def __init__(self, bundle):
-        self.bundle = bundle
-        self.checked = 0.0
-
-    def check(self, result: dict, force: bool = False) -> None:
-        if result.get("bundle_hash") not in (None, self.bundle.hash) and result.get("questions"):
-            raise BundleChanged(f"a worker graded with another bundle (hash {result['bundle_hash'][:12]}, "
-                                f"expected {self.bundle.hash[:12]}): nothing more was stored; "
-                                f"rebuild and run again")
-        now = time.monotonic()
-        if force or now - self.checked >= BUNDLE_CHECK_INTERVAL_S:
-            self.checked = now
-            try:
-                found = bundle_hash(self.bundle.dir)
-            except OSError as error:
-                found = f"unreadable ({error})"
-            if found != self.bundle.hash:
-                raise BundleChanged(
-                    f"the bundle in {self.bundle.dir} changed during grading (expected hash "
-                    f"{self.bundle.hash[:12]}, found {found[:12]}): nothing more was stored; "
-                    f"rebuild and run again")
+def _check_bundle(bundle, result: dict | None = None) -> None:
+    """Raise ``BundleChanged`` unless the bundle on disk still hashes to ``bundle.hash`` and
+    ``result`` (about to be stored) was graded with it. Hashing takes ~0.3 ms for a real
+    bundle, so it runs before every result rather than on a timer."""
+    try:
+        found = bundle_hash(bundle.dir)
+    except OSError as error:
+        found = f"unreadable ({error})"
+    if found != bundle.hash:
+        raise BundleChanged(
+            f"the bundle in {bundle.dir} changed during grading (expected hash {bundle.hash[:12]}, "
+            f"found {found[:12]}): nothing more was stored; rebuild and run again")
+    graded_with = (result or {}).get("bundle_hash", bundle.hash)
+    if graded_with != bundle.hash:
+        raise BundleChanged(
+            f"a grading worker used another bundle than the one in {bundle.dir} (expected hash "
+            f"{bundle.hash[:12]}, found {str(graded_with)[:12]}): nothing more was stored; "
+            f"rebuild and run again")
 
 
 def _count_cases(bundle) -> int:
@@ -295,7 +310,6 @@ def _run_tasks(store: Store, run_id: int, executor: Executor, todo, bundle, prog
         TimeRemainingColumn,
     )
 
-    max_score = float(sum(float(q.get("points", 0.0)) for q in bundle.manifest["questions"]))
     bar = Progress(
         TextColumn("grading"),
         BarColumn(),
@@ -310,7 +324,6 @@ def _run_tasks(store: Store, run_id: int, executor: Executor, todo, bundle, prog
     futures: dict[Future, dict] = {}
     warned = False
     fatal = None
-    guard = _BundleGuard(bundle)
     with bar:
         job = bar.add_task("grading", total=len(todo))
         for ref in todo:
@@ -319,39 +332,43 @@ def _run_tasks(store: Store, run_id: int, executor: Executor, todo, bundle, prog
         pending = set(futures)
         while pending:
             done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
-            if not done and not _executor_alive(executor):
-                # never wait on futures that no one will resolve
-                for future in pending:
-                    if not future.done():
-                        future.set_exception(WorkerDied("the executor stopped before grading this submission"))
-                continue
+            if not done:
+                _check_bundle(bundle)  # stop at once, even while every worker is busy
+                if not getattr(executor, "alive", True):
+                    # Defensive: the executor resolves every future itself, but if its dispatcher
+                    # is gone, nothing will; waiting on would hang the batch for ever.
+                    done, pending = pending, set()
             if not warned and getattr(executor, "protections_message", None):
                 warned = True
                 console.print(f"[yellow]{executor.protections_message}[/]", soft_wrap=True)
             for future in done:
                 task = futures.pop(future)
-                try:
-                    result = _checked(future.result(), task)
-                except WorkerDied as error:
-                    # a poison pill: it broke a worker twice; not graded again unless it changes
-                    result = _error_result(task, bundle.hash, max_score,
-                                           f"{error} (graded again only if the file changes or with --regrade)",
-                                           status=GRADER_FAULT)
-                except Exception as error:
-                    if isinstance(error, WorkerStartError):
-                        fatal = str(error)
-                    detail = "".join(traceback.format_exception_only(type(error), error)).strip()
-                    result = _error_result(
-                        task, bundle.hash, max_score,
-                        f"internal grader error (graded again on the next run): {detail}",
-                    )
-                guard.check(result)
+                result, error = _outcome(future, task, bundle)
+                fatal = fatal or error
+                _check_bundle(bundle, result)  # raises before anything wrong is stored
                 store.record(run_id, result)
                 bar.advance(job)
-    guard.check({}, force=True)
     return fatal
 
 
-def _executor_alive(executor) -> bool:
-    thread = getattr(executor, "_thread", None)
-    return thread is None or thread.is_alive()
+def _outcome(future: Future, task: dict, bundle) -> tuple[dict, str | None]:
+    """The result to store for a finished (or abandoned) future, and a fatal error if any."""
+    stopped = ("grading stopped before this submission was graded (the executor ended); "
+               "graded again on the next run")
+    if not future.done():
+        return _all_failed(task, bundle, "error", stopped), None
+    try:
+        return _checked(future.result(), task), None
+    except WorkerDied as error:
+        # a poison pill: it broke a fresh worker too; kept until its bytes or the bundle change
+        return _all_failed(task, bundle, GRADER_FAULT, f"{error}; graded again only if the file or "
+                           "the bundle changes, or with --regrade"), None
+    except SubmissionInputError as error:  # read when it was sent to a worker
+        return _all_failed(task, bundle, error.status, error.message), None
+    except ExecutorStopped:
+        return _all_failed(task, bundle, "error", stopped), None
+    except Exception as error:  # WorkerStartError, a malformed result, a cancelled future...
+        detail = "".join(traceback.format_exception_only(type(error), error)).strip()
+        fatal = str(error) if isinstance(error, WorkerStartError) else None
+        return _all_failed(task, bundle, "error",
+                           f"internal grader error (graded again on the next run): {detail}"), fatal

@@ -10,10 +10,22 @@ Each worker loads the bundle's test files once and owns one sandbox ``ForkServer
 never execute student code themselves (the sandbox child does). Tasks and results travel as
 length-prefixed JSON frames on dedicated pipes, never pickled. One dispatcher thread feeds the
 workers one task at a time, so it always knows which task a worker holds: when a worker dies
-(a bug, the OOM killer) or exceeds the task's backstop time, it is killed and replaced, the task is
-tried once more on a fresh worker, and a second failure becomes that task's exception
-(``WorkerDied``) instead of a hung batch. Each worker gets ``PR_SET_PDEATHSIG`` so that a killed
-grader takes its workers (and, through theirs, the sandboxes) with it.
+(a segfault, ``os._exit``, the OOM killer) or exceeds the task's backstop time, it is killed
+(its whole process group) and replaced, the task is tried once more on a fresh worker, and a
+second failure becomes that task's exception (``WorkerDied``, saying what happened on each
+attempt): a poison pill costs only itself, never a reason to stop grading the others. Only
+workers that cannot start (none ever became ready, or fresh ones keep failing to start) stop
+the executor (``WorkerStartError`` for every queued task). The worker processes themselves are
+``worker_handle.WorkerHandle``. Each worker gets ``PR_SET_PDEATHSIG`` so that a killed grader takes its workers (and, through
+theirs, the sandboxes) with it.
+
+A task's submission bytes are read when it is sent to a worker (``with_bytes``), not when it is
+submitted, so memory stays bounded for classes of thousands; an unreadable submission resolves
+its future with the ``SubmissionInputError`` (its status) without reaching a worker.
+
+Invariant: every future is resolved exactly once: with its result, its final failure, or
+``ExecutorStopped`` at shutdown; the dispatcher's ``finally`` resolves whatever is still queued
+or held, so nobody ever waits on a future that no worker holds.
 
 ``InlineExecutor`` grades in the calling process (one ForkServer), for debugging.
 """
@@ -25,29 +37,32 @@ import collections
 import json
 import os
 import select
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import Future
 from pathlib import Path
 
-from autograder.grade.frames import FrameBuffer, write_frame
+from autograder.grade.worker_handle import (
+    WorkerHandle,
+    exit_description,
+    fault_message,
+    stop_workers,
+)
 
 
 def with_bytes(task: dict) -> dict:
     """The task as a worker gets it: with the submission's bytes (read here, when it is sent,
-    so memory stays bounded), because a worker has no right to read the submissions folder."""
+    so memory stays bounded), because a worker has no right to read the submissions folder.
+
+    Raises ``inputs.SubmissionInputError`` (``.status``, ``.message``) when they cannot be read.
+    """
     import base64
 
-    from autograder.grade.inputs import SubmissionInputError, read_submission_bytes
+    from autograder.grade.inputs import read_submission_bytes
 
-    if "data_b64" in task or "file" not in task:
+    if "data_b64" in task or not task.get("file"):
         return task
-    try:
-        data = read_submission_bytes(task)
-    except SubmissionInputError:
-        return task  # the worker reports the same problem as the submission's status
+    data = read_submission_bytes(task)
     return {**task, "data_b64": base64.b64encode(data).decode("ascii")}
 
 
@@ -63,7 +78,11 @@ def _resolve(future: Future, *, result=None, error: BaseException | None = None)
 
 
 class WorkerDied(Exception):
-    """The worker grading a task died or was killed (twice)."""
+    """The task broke its grading worker on every attempt (died, or killed at the backstop)."""
+
+
+class ExecutorStopped(Exception):
+    """The executor stopped (shutdown, Ctrl-C, its own failure) before it graded this task."""
 
 
 class WorkerStartError(Exception):
@@ -78,6 +97,9 @@ class Executor(abc.ABC):
 
     #: Which sandbox protections are missing (text), known once a worker has started.
     protections_message: str | None = None
+    #: False once the executor can no longer resolve what was submitted (its dispatcher ended);
+    #: the batch then stops waiting and stores the unresolved tasks as ``error``.
+    alive: bool = True
 
     @abc.abstractmethod
     def submit(self, task: dict) -> Future:
@@ -107,7 +129,7 @@ class InlineExecutor(Executor):
         future: Future = Future()
         future.set_running_or_notify_cancel()
         try:
-            future.set_result(json.loads(json.dumps(self.grader.grade(task))))
+            future.set_result(json.loads(json.dumps(self.grader.grade(with_bytes(task)))))
         except BaseException as error:  # the future carries it
             future.set_exception(error)
         return future
@@ -117,75 +139,6 @@ class InlineExecutor(Executor):
 
 
 # -- local worker processes -------------------------------------------------------------------
-
-
-class _Worker:
-    def __init__(self, index: int, config: dict, log_dir: Path | None):
-        self.index = index
-        task_r, task_w = os.pipe()
-        res_r, res_w = os.pipe()
-        self.log_path = (log_dir / f"worker-{index}.log") if log_dir else None
-        stderr = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        env = dict(os.environ)
-        env["AUTOGRADER_WORKER_PARENT"] = str(os.getpid())
-        # One worker per core: BLAS threads in a worker would only spin against the other
-        # workers and the sandboxes (measured: they busy-wait on every proxy round trip).
-        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            env[var] = "1"
-        env["AUTOGRADER_WORKER_CPU"] = str(index)  # see worker_process.pin_to_cpu
-        try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "autograder.grade.worker_process", str(task_r), str(res_w)],
-                stdin=subprocess.DEVNULL,
-                stdout=stderr,
-                stderr=stderr,
-                pass_fds=(task_r, res_w),
-                start_new_session=True,  # Ctrl-C reaches the grader, which stops the workers
-                env=env,
-            )
-        finally:
-            os.close(task_r)
-            os.close(res_w)
-            if self.log_path:
-                stderr.close()
-        self.task_fd = task_w
-        self.result_fd = res_r
-        os.set_blocking(res_r, False)
-        self.frames = FrameBuffer()
-        self.ready = False
-        self.current: tuple[dict, Future, float, int] | None = None
-        self.started = time.monotonic()
-        self.dead_since = 0.0
-        try:
-            write_frame(self.task_fd, {"type": "config", "config": config})
-        except OSError:
-            pass  # died at once: the dispatcher sees the exit and handles it
-
-    def log_tail(self, n: int = 1500) -> str:
-        if not self.log_path or not self.log_path.exists():
-            return ""
-        data = self.log_path.read_bytes()[-n:]
-        return data.decode("utf-8", "replace").strip()
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                self.proc.kill()
-            except ProcessLookupError:
-                pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-        self.close_fds()
-
-    def close_fds(self) -> None:
-        for fd in (self.task_fd, self.result_fd):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self.task_fd = self.result_fd = -1
 
 
 class LocalProcessExecutor(Executor):
@@ -220,18 +173,30 @@ class LocalProcessExecutor(Executor):
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._closing = False
-        self._workers: list[_Worker] = []
+        self._workers: list[WorkerHandle] = []
         self._next_index = 0
-        self._failed_starts = 0
+        self._failed_starts = 0  # in a row, without a worker becoming ready in between
         self._ever_ready = False
         self._fatal: BaseException | None = None
+        self._reasons: dict[int, list] = {}  # id(future) -> (what ended it, log) per earlier attempt
         self.protections: dict | None = None
         self.protections_message = None
         self.ready_event = threading.Event()
         self._thread = threading.Thread(target=self._run, name="grade-dispatcher", daemon=True)
         self._thread.start()
 
+    #: Failed starts in a row that stop the executor: before any worker was ready, the workers
+    #: cannot start on this machine at all; after, something broke them for good (e.g. the
+    #: bundle changed and no fresh worker verifies it) and respawning forever would hang the batch.
+    max_failed_starts = 3
+    max_failed_starts_after_ready = 8
+
     # -- public --------------------------------------------------------------------------------
+    @property
+    def alive(self) -> bool:
+        """False once the dispatcher thread has ended (nothing queued will be graded any more)."""
+        return self._thread.is_alive()
+
     def submit(self, task: dict) -> Future:
         future: Future = Future()
         with self._lock:
@@ -250,7 +215,10 @@ class LocalProcessExecutor(Executor):
             if cancel_futures:
                 while self._pending:
                     _, future, _ = self._pending.popleft()
-                    future.cancel()
+                    # a retry is already running and cannot be cancelled: resolve it here, since
+                    # it has left the queue the dispatcher's ``finally`` drains
+                    if not future.cancel():
+                        _resolve(future, error=ExecutorStopped("grading was stopped"))
             self._abort = not wait
         self._wake()
         self._thread.join()
@@ -270,7 +238,7 @@ class LocalProcessExecutor(Executor):
             pass
 
     def _spawn(self) -> None:
-        worker = _Worker(self._next_index, self.config, self.log_dir)
+        worker = WorkerHandle(self._next_index, self.config, self.log_dir)
         self._next_index += 1
         self._workers.append(worker)
 
@@ -282,7 +250,7 @@ class LocalProcessExecutor(Executor):
                 if attempt > 0 or future.set_running_or_notify_cancel():
                     _resolve(future, error=error)
 
-    def _worker_gone(self, worker: _Worker, reason: str) -> None:
+    def _worker_gone(self, worker: WorkerHandle, reason: str) -> None:
         """A worker died or was killed: retry or fail its task, and replace it."""
         worker.kill()
         self._workers.remove(worker)
@@ -291,28 +259,32 @@ class LocalProcessExecutor(Executor):
             # a reason to stop grading the others: retry once on a fresh worker, then fail it.
             task, future, _, attempt = worker.current
             worker.current = None
-            tail = worker.log_tail()
-            reasons = [*task.get("_deaths", []), reason]
+            log = worker.log_path.name if worker.log_path else None
+            reasons = [*self._reasons.pop(id(future), []), (reason, log)]
             if attempt < self.retries:
+                # first in line, so a pill's second attempt does not wait behind the whole class
                 with self._lock:
-                    self._pending.appendleft(({**task, "_deaths": reasons}, future, attempt + 1))
+                    self._pending.appendleft((task, future, attempt + 1))
+                self._reasons[id(future)] = reasons
             else:
-                attempts = "; then ".join(reasons)
-                message = (f"grading this submission broke the grading worker on each of "
-                           f"{attempt + 1} attempts: {attempts}"
-                           + (f"\nworker log (tail):\n{tail}" if tail else ""))
-                _resolve(future, error=WorkerDied(message))
+                # No log tail in the message: it is shown to the student, and a worker's log may
+                # name other submissions. The logs stay in the output's logs/ folder.
+                logs = [name for _, name in reasons if name]
+                message = fault_message([why for why, _ in reasons])
+                _resolve(future, error=WorkerDied(message + (f" (logs/{', logs/'.join(logs)})" if logs else "")))
         elif not worker.ready:
             self._failed_starts += 1
-            if self._failed_starts >= 3 and not self._ever_ready:
+            limit = self.max_failed_starts_after_ready if self._ever_ready else self.max_failed_starts
+            if self._failed_starts >= limit:
                 tail = worker.log_tail()
-                self._fail_all(WorkerStartError(f"grading workers cannot start: {reason}\n{tail}"))
+                what = "can no longer start" if self._ever_ready else "cannot start"
+                self._fail_all(WorkerStartError(f"grading workers {what}: {reason}\n{tail}"))
                 return
         if not self._closing or self._pending or any(w.current for w in self._workers):
             if len(self._workers) < self.n_workers and self._fatal is None:
                 self._spawn()
 
-    def _handle_frame(self, worker: _Worker, frame: dict) -> None:
+    def _handle_frame(self, worker: WorkerHandle, frame: dict) -> None:
         kind = frame.get("type")
         if kind == "ready":
             worker.ready = True
@@ -326,27 +298,46 @@ class LocalProcessExecutor(Executor):
             worker.ready = False
             raise _WorkerFatal(frame.get("message", "worker failed to start"))
         elif kind == "result" and worker.current is not None:
+            if worker.outbox:
+                raise ValueError("a result before the whole task was read")
             _, future, _, _ = worker.current
             worker.current = None
+            self._reasons.pop(id(future), None)
             _resolve(future, result=frame["result"])
         else:
             raise ValueError(f"unexpected frame {kind!r}")
+
+    def _next_task(self) -> tuple[dict, Future, int, dict] | None:
+        """The next queued task with its bytes attached; unreadable ones are resolved here."""
+        from autograder.grade.inputs import SubmissionInputError
+
+        while True:
+            with self._lock:
+                if not self._pending:
+                    return None
+                task, future, attempt = self._pending.popleft()
+            if attempt == 0 and not future.set_running_or_notify_cancel():
+                continue  # cancelled
+            try:
+                return task, future, attempt, with_bytes(task)
+            except SubmissionInputError as error:
+                self._reasons.pop(id(future), None)
+                _resolve(future, error=error)  # the batch stores its status; the others go on
 
     def _assign(self) -> None:
         for worker in list(self._workers):
             if not worker.ready or worker.current is not None:
                 continue
-            with self._lock:
-                if not self._pending:
-                    return
-                task, future, attempt = self._pending.popleft()
-            if attempt == 0 and not future.set_running_or_notify_cancel():
-                continue  # cancelled
+            item = self._next_task()
+            if item is None:
+                return
+            task, future, attempt, frame_task = item
+            # the backstop's clock starts now: it also covers a worker that never reads the task
             worker.current = (task, future, time.monotonic(), attempt)
             try:
-                write_frame(worker.task_fd, {"type": "task", "task": with_bytes(task)})
+                worker.send({"type": "task", "task": frame_task})
             except OSError as error:
-                self._worker_gone(worker, f"worker {worker.index} unreachable: {error}")
+                self._worker_gone(worker, f"could not be sent the task ({error})")
 
     def _run(self) -> None:
         try:
@@ -357,13 +348,13 @@ class LocalProcessExecutor(Executor):
             self._fail_all(error)
         finally:
             # Invariant: when the dispatcher ends, no future is left that nobody will resolve.
-            error = self._fatal or WorkerDied("the executor stopped before grading this submission")
+            error = self._fatal or ExecutorStopped("the executor stopped before grading this submission")
             for worker in list(self._workers):
                 if worker.current is not None:
                     _resolve(worker.current[1], error=error)
                     worker.current = None
             self._fail_all(error)
-            self._stop_workers()
+            stop_workers(self._workers, abort=self._abort)
 
     def _loop(self) -> None:
         while True:
@@ -374,10 +365,17 @@ class LocalProcessExecutor(Executor):
                 return
             self._assign()
             fds = {w.result_fd: w for w in self._workers if w.result_fd >= 0}
+            sending = {w.task_fd: w for w in self._workers if w.outbox and w.task_fd >= 0}
             try:
-                readable, _, _ = select.select([self._wake_r, *fds], [], [], 0.25)
+                readable, writable, _ = select.select([self._wake_r, *fds], list(sending), [], 0.25)
             except InterruptedError:
                 continue
+            for fd in writable:
+                worker = sending[fd]
+                try:
+                    worker.flush()
+                except OSError as error:
+                    self._worker_gone(worker, f"could not be sent the task ({error})")
             if self._wake_r in readable:
                 try:
                     while os.read(self._wake_r, 4096):
@@ -393,11 +391,10 @@ class LocalProcessExecutor(Executor):
                 except BlockingIOError:
                     continue
                 except OSError as error:
-                    self._worker_gone(worker, f"worker {worker.index} pipe error: {error}")
+                    self._worker_gone(worker, f"failed on its result pipe ({error})")
                     continue
                 if not data:
-                    code = worker.proc.poll()
-                    self._worker_gone(worker, f"grading worker {worker.index} died (exit code {code})")
+                    self._worker_gone(worker, exit_description(worker.proc))
                     continue
                 try:
                     for frame in worker.frames.feed(data):
@@ -405,7 +402,7 @@ class LocalProcessExecutor(Executor):
                 except _WorkerFatal as error:
                     self._worker_gone(worker, str(error))
                 except ValueError as error:
-                    self._worker_gone(worker, f"worker {worker.index} sent garbage: {error}")
+                    self._worker_gone(worker, f"sent a malformed frame ({error}) and was killed")
             now = time.monotonic()
             for worker in list(self._workers):
                 if worker not in self._workers:
@@ -415,38 +412,13 @@ class LocalProcessExecutor(Executor):
                     # pipe held open by an orphan must not hang the batch.
                     worker.dead_since = worker.dead_since or now
                     if now - worker.dead_since > 2.0:
-                        code = worker.proc.returncode
-                        self._worker_gone(worker, f"grading worker {worker.index} died (exit code {code})")
+                        self._worker_gone(worker, exit_description(worker.proc, 0))
                     continue
                 if worker.current is not None and now - worker.current[2] > self.task_timeout:
                     self._worker_gone(
-                        worker,
-                        f"grading took longer than {self.task_timeout:.0f} s; the worker was killed",
-                    )
+                        worker, f"took longer than the {self.task_timeout:g} s backstop and was killed")
                 elif not worker.ready and now - worker.started > self.start_timeout:
                     self._worker_gone(worker, f"worker {worker.index} did not start in time")
-
-    def _stop_workers(self) -> None:
-        if self._abort:
-            for worker in self._workers:
-                worker.kill()
-            self._workers.clear()
-            return
-        for worker in self._workers:
-            try:
-                os.close(worker.task_fd)  # EOF: the worker closes its sandbox and exits
-            except OSError:
-                pass
-            worker.task_fd = -1
-        deadline = time.monotonic() + 10.0
-        for worker in self._workers:
-            try:
-                worker.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            worker.kill()
-        self._workers.clear()
-
 
 class _WorkerFatal(Exception):
     pass

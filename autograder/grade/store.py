@@ -83,7 +83,8 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 """
 
-#: Statuses that a re-run grades again (the grader's own faults).
+#: Statuses that a re-run grades again (the grader's own faults). Not ``grader_fault``: a poison
+#: pill would break two more workers on every run; its bytes or the bundle must change first.
 RETRY_STATUSES = frozenset({"error"})
 
 
