@@ -18,7 +18,9 @@ Submission statuses (``status``):
   message names the cell. ``memory`` / ``sandbox_died`` also mark a process that died during a
   test: cases that passed keep their points, the running case fails, and the sandbox is
   started again (cells re-run) for the next case;
-- ``error``: the grader itself failed on this submission (re-graded on the next run).
+- ``error``: the grader itself failed on this submission (re-graded on the next run);
+- ``grader_fault`` (set by the batch driver, not here): grading this submission broke its worker
+  process on two attempts (a poison pill); kept until the file or the bundle changes.
 
 A per-submission time budget (``run_wall_s + call_wall_s * number of cases``) bounds how long
 the tests may call into one submission; once it is spent, the remaining cases fail without
