@@ -33,7 +33,7 @@ def run_grade(
     *,
     assignment: str,
     out_dir: Path,
-    bundle_dir: Path = Path("build"),
+    bundle_dir: Path | None = None,
     workers: int | None = None,
     limits: tuple[str, ...] = (),
     quiet: bool = False,
@@ -49,6 +49,10 @@ def run_grade(
     except ValueError as error:
         console.print(f"[red]error:[/] {error}", soft_wrap=True)
         return USAGE_ERROR
+    if bundle_dir is None:  # the one bundle location, whatever the working directory
+        from autograder.release.bundles import default_bundle_dir
+
+        bundle_dir = default_bundle_dir()
     bundle = Path(bundle_dir) / assignment
     if not (bundle / "manifest.json").is_file():
         console.print(f"[red]error:[/] no bundle for {assignment} in {bundle_dir}: run `autograder build {assignment}` first", soft_wrap=True)
