@@ -250,3 +250,16 @@ def test_patching_the_child_s_report_does_not_change_the_verdict(fresh):
     with pytest.raises(AssertionError, match="modified its input"):
         assert_no_mutation(step, np.ones(3), np.ones(3))
     assert step.last_call_mutations  # what the grader saw in shared memory
+
+
+def test_verify_reports_a_test_that_passes_an_object():
+    """verify runs the reference in-process; it must still refuse what the batch grader would."""
+    from autograder.release.verify import boundary_checked
+
+    def stub(x, rng=None, f=None):
+        return x
+
+    ns = boundary_checked({"stub": stub})
+    assert ns["stub"](np.ones(2), rng=np.random.default_rng(0), f=abs).shape == (2,)
+    with pytest.raises(AssertionError, match="test-authoring error.*SeedSequence"):
+        ns["stub"](np.random.SeedSequence(1))

@@ -91,6 +91,31 @@ def run_all(
         return [run_question(q, namespace, include_hidden=include_hidden) for q in questions]
 
 
+def boundary_checked(namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """``namespace`` with every function wrapped so that a call whose arguments could not cross
+    the sandbox boundary fails as a test-authoring error: verify runs the reference in-process,
+    but the batch grader would refuse such an argument (``sandbox.calls``)."""
+    import functools
+    import types
+
+    from autograder.sandbox.calls import authoring_problem
+
+    out = dict(namespace)
+    for name, fn in namespace.items():
+        if not isinstance(fn, types.FunctionType):
+            continue
+
+        @functools.wraps(fn)
+        def wrapped(*args, _fn=fn, _name=name, **kwargs):
+            why = authoring_problem(args, kwargs)
+            if why:
+                raise AssertionError(f"test-authoring error: the call of {_name} {why}")
+            return _fn(*args, **kwargs)
+
+        out[name] = wrapped
+    return out
+
+
 def _outcomes(results: list[QuestionResult]) -> list[tuple[str, str, bool, str]]:
     return [(c.question, c.case, c.passed, c.message) for r in results for c in r.cases]
 
@@ -170,8 +195,9 @@ def verify_assignment(
         solutions = load_solutions(source)
         reference = reference_namespace(solutions)
 
-        # 1. The reference earns every point, hidden cases included (replaying the bundle).
-        ref_results = run_all(questions, reference)
+        # 1. The reference earns every point, hidden cases included (replaying the bundle), and
+        # every argument a test passes could cross the sandbox boundary of the batch grader.
+        ref_results = run_all(questions, boundary_checked(reference))
         earned, possible = _score(ref_results)
         failing = [f"{c.question}/{c.case}" for r in ref_results for c in r.cases if not c.passed]
         report.add(
