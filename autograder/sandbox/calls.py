@@ -219,11 +219,36 @@ def _same_structure(old, new) -> bool:
     return False
 
 
+def _state_invariant_problem(kind: str, state: dict) -> str | None:
+    """What numpy's own state setter does not check but its C code relies on: a state that
+    breaks these would make the grader read past a buffer or draw constants forever."""
+    inner = state.get("state")
+    if "has_uint32" in state and state["has_uint32"] not in (0, 1):
+        return "has_uint32 must be 0 or 1"
+    if "uinteger" in state and not 0 <= state["uinteger"] < (1 << 32):
+        return "uinteger out of range"
+    if kind == "MT19937":
+        pos, key = inner.get("pos"), inner.get("key")
+        if not (type(pos) is int and 0 <= pos <= 624):
+            return "MT19937 position out of range"
+        if not (isinstance(key, np.ndarray) and key.shape == (624,)) or \
+                (int(key[0]) & 0x80000000 == 0 and not key[1:].any()):
+            return "degenerate MT19937 key"
+    if kind in ("PCG64", "PCG64DXSM") and not inner.get("inc", 0) & 1:
+        return "PCG increment must be odd"
+    if kind == "Philox" and not 0 <= state.get("buffer_pos", 0) <= 4:
+        return "Philox buffer position out of range"
+    return None
+
+
 def adopt_state(gen: np.random.Generator, new) -> None:
     """Set ``gen``'s bit generator to ``new`` if it is a valid state of the same kind."""
     bit_generator = gen.bit_generator
     if not _same_structure(bit_generator.state, new):
         raise ProtocolError("the submission sent back a generator state of another shape")
+    why = _state_invariant_problem(type(bit_generator).__name__, new)
+    if why:
+        raise ProtocolError(f"the submission sent back an invalid generator state: {why}")
     try:
         type(bit_generator)().state = new  # numpy's own validation, on a throw-away copy
     except Exception as exc:
