@@ -65,16 +65,9 @@ def private_bundle(bundle_dir: str | Path, expected_hash: str | None, gid: int |
 def remove_stale_private_dirs() -> None:
     """Remove the private bundle copies and temporary folders of workers that have exited (a
     worker cannot remove its own: it gave up the right to)."""
-    from autograder.sandbox.resources import pid_is_dead, rmtree
+    from autograder.sandbox.resources import remove_dirs_of_dead
 
-    root = tempfile.gettempdir()
-    for name in os.listdir(root):
-        parts = name.split("-")
-        if len(parts) == 4 and parts[0] == "autograder" and parts[1] in ("bundle", "worker") \
-                and pid_is_dead(parts[2]):
-            path = os.path.join(root, name)
-            if os.path.isdir(path) and not os.path.islink(path):
-                rmtree(path)
+    remove_dirs_of_dead(tempfile.gettempdir(), ("autograder-bundle", "autograder-worker"))
 
 
 def _bundle_files(src: Path) -> list[Path]:

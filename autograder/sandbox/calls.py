@@ -31,7 +31,14 @@ import time
 import numpy as np
 
 from . import codec
-from .errors import CallTimeout, MissingName, ProtocolError, SandboxError, StudentError
+from .errors import (
+    CallTimeout,
+    MissingName,
+    ProtocolError,
+    SandboxDied,
+    SandboxError,
+    StudentError,
+)
 
 MAX_CALLBACK_STR = 1000
 INT64 = 1 << 63
@@ -274,7 +281,6 @@ def serve_callback(sub, call: CallArguments, msg: dict, arrs: list, deadline: fl
     except codec.CodecError as exc:
         sub._kill("protocol", f"the submission sent a malformed callback: {exc}")
         raise ProtocolError(sub.reason) from None
-    why = None
     if fn is None:
         why = "it asked for a function this test did not pass"
     elif call.refused:
@@ -314,8 +320,6 @@ def perform_call(sub, proxy: Proxy, args: tuple, kwargs: dict):
     proxy.last_call_mutations = ()
     proxy.last_call_unverified = ()
     if not sub._alive:
-        from .errors import SandboxDied
-
         raise SandboxDied(sub._death_message())
     arrays: list = []
     call = CallArguments(sub, sub.arena, arrays)

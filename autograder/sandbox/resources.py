@@ -227,13 +227,20 @@ def pid_is_dead(text: str) -> bool:
 
 def remove_stale_workdirs(root: str) -> None:
     """Remove ``sbx-<pid>-*`` working directories of fork servers that died without closing."""
+    remove_dirs_of_dead(root, ("sbx",))
+
+
+def remove_dirs_of_dead(root: str, prefixes: tuple[str, ...]) -> None:
+    """Remove ``<prefix>-<pid>-<random>`` directories (``tempfile.mkdtemp`` names, whose random
+    part has no '-') in ``root`` whose process ``pid`` has exited."""
     try:
         names = os.listdir(root)
     except OSError:
         return
     for name in names:
-        parts = name.split("-")
-        if len(parts) == 3 and parts[0] == "sbx" and pid_is_dead(parts[1]):
+        head, _, rest = name.rpartition("-")
+        prefix, _, pid = head.rpartition("-")
+        if rest and prefix in prefixes and pid_is_dead(pid):
             path = os.path.join(root, name)
             if os.path.isdir(path) and not os.path.islink(path):
                 rmtree(path)
