@@ -9,6 +9,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.assignment_config import load_assignment_config
+from autograder.checks.import_policy import POLICY_FILE, ImportPolicy
 from autograder.release.bundles import default_bundle_dir
 from autograder.release.expected import (
     Recorded,
@@ -199,6 +201,7 @@ def _write_template(
                 f"{question.path}: stripping hidden cases went wrong: got {got}, expected {want}"
             )
     write_expected(target / "expected", recorded.public_values())
+    _write_import_policy(target, source)
     _write_vendored(target, source.checks_dir)
     (target / "requirements.txt").write_text(
         "\n".join(student_requirements()) + "\n", encoding="utf-8"
@@ -220,8 +223,10 @@ def _write_bundle(
     for question in questions:
         shutil.copyfile(question.path, target / "tests" / question.path.name)
     write_expected(target / "expected", recorded.values)
+    _write_import_policy(target, source)
     manifest = {
         "assignment": source.hw,
+        "config": load_assignment_config(source.assignment_dir).to_dict(),
         "questions": [
             {
                 "name": q.name,
@@ -239,6 +244,16 @@ def _write_bundle(
     }
     (target / "manifest.json").write_text(
         json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+
+
+def _write_import_policy(target: Path, source: AssignmentSource) -> None:
+    """``import_policy.json`` beside tests/: where ``autograder.checks.test_case`` finds the
+    policy in Jupyter (the bundle's copy serves verify and the batch grader)."""
+    imports = load_assignment_config(source.assignment_dir).imports
+    policy = ImportPolicy(assignment=source.hw, allow=imports.allow, forbid=imports.forbid)
+    (target / POLICY_FILE).write_text(
+        json.dumps(policy.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )
 
 

@@ -141,6 +141,9 @@ def source_hash(source: AssignmentSource) -> str:
     for path in question_files(source.tests_dir):
         add("tests/" + path.name, path.read_bytes())
     add("solutions", source.solutions_path.read_bytes())
+    config = source.assignment_dir / "assignment.toml"
+    if config.is_file():
+        add("assignment.toml", config.read_bytes())
     for path in _tree_files(source.checks_dir):
         if path.suffix == ".py":
             add("checks/" + path.relative_to(source.checks_dir).as_posix(), path.read_bytes())
