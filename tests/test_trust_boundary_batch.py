@@ -115,6 +115,8 @@ def batch(tmp_path_factory):
     (bundle / "tests" / "q2.py").write_text(Q2)
     (bundle / "manifest.json").write_text(json.dumps({
         "assignment": "boundary", "total_points": 4.0,
+        # the attacks must run for the boundary to be tested: the policy would refuse them first
+        "config": {"imports": {"allow": ["os", "sys", "ctypes", "gc", "inspect", "builtins"]}},
         "questions": [{"name": "q1", "points": 2.0, "file": "tests/q1.py"},
                       {"name": "q2", "points": 2.0, "file": "tests/q2.py"}]}))
     out = root / "out"

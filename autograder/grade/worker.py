@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.grade.bundle import load_bundle
+from autograder.grade.import_check import analyze_cells, bundle_policy, module_note
 from autograder.grade.inputs import SubmissionInputError, load_cells, sha256_file
 from autograder.runner import CaseResult, run_case, score_question
 from autograder.testfiles import Question, load_question
@@ -83,6 +84,13 @@ class _BudgetedProxy:
         return getattr(self._proxy, name)
 
 
+def server_policy(policy: Any) -> dict:
+    """The fork server's share of the import policy: which packages children may read, and the
+    allowed modules the child names when it refuses an import."""
+    return {"packages": policy.allowed,
+            "run_options": {"allowed_imports": list(policy.allowed), "policy": policy.assignment}}
+
+
 class Grader:
     """Grades submissions of one bundle; owns one sandbox fork server."""
 
@@ -91,6 +99,7 @@ class Grader:
         from autograder.sandbox import ForkServer, Limits
 
         self.bundle = load_bundle(bundle_dir)
+        self.policy = bundle_policy(self.bundle.manifest)
         self.questions: list[Question] = [load_question(path) for _, path in self.bundle.question_files]
         self.wanted = sorted(
             {name for q in self.questions for case in q.cases for name in case.params if name != "env"}
@@ -109,7 +118,8 @@ class Grader:
         # lost fork server ends the worker (the executor retries the task on a fresh one)
         # instead of silently starting a weaker one
         self.restartable = restartable
-        self.server = server if server is not None else ForkServer(limits, workdir_root=workdir_root)
+        self.server = server if server is not None else ForkServer(
+            limits, workdir_root=workdir_root, **server_policy(self.policy))
         self.server.__enter__()
         self.server_restarts = 0
         self.protections = dict(getattr(self.server, "protections", {}) or {})
@@ -142,7 +152,8 @@ class Grader:
                 old.__exit__(None, None, None)
             except Exception:
                 pass
-            self.server = ForkServer(self.limits, workdir_root=self.workdir_root)
+            self.server = ForkServer(self.limits, workdir_root=self.workdir_root,
+                                     **server_policy(self.policy))
             self.server.__enter__()
             return self.server.spawn(cells)
 
@@ -204,7 +215,7 @@ class Grader:
             message = "internal grader error (the submission will be graded again on the next run):\n"
             return self._all_failed(task, ERROR, message + _truncate(traceback.format_exc(), 4000), started)
 
-    def _namespace(self, submission: Any, budget: _Budget) -> dict[str, Any]:
+    def _namespace(self, submission: Any, budget: _Budget, report: Any = None) -> dict[str, Any]:
         from autograder.sandbox import CallTimeout, SandboxError
 
         namespace: dict[str, Any] = {}
@@ -213,7 +224,10 @@ class Grader:
             if name not in available:
                 continue
             try:
-                namespace[name] = _BudgetedProxy(submission.proxy(name), budget, CallTimeout)
+                proxy = submission.proxy(name)
+                proxy.suppresses_warnings = bool(report is not None and name in report.functions
+                                                 and report.functions[name].suppresses_warnings)
+                namespace[name] = _BudgetedProxy(proxy, budget, CallTimeout)
             except SandboxError:
                 continue  # defined but not a function: the case says it is missing
         return namespace
@@ -245,13 +259,15 @@ class Grader:
     def _grade_cells(self, task: dict, cells: list[str], note: str, started: float) -> dict:
         budget = _Budget(self.limits.run_wall_s + self.limits.call_wall_s * max(1, self.n_cases))
         notes = [note] if note else []
+        report = analyze_cells(cells, self.policy)
+        notes.append(module_note(report))
         outputs: list[str] = []
         submission, status, ran_cells = self._run_cells(cells, budget, notes)
         try:
             for cell in getattr(submission, "cells", []):
                 if not cell.ok:
                     notes.append(f"code cell {cell.index + 1} raised {_first_line(cell.error)}")
-            namespace = self._namespace(submission, budget)
+            namespace = self._namespace(submission, budget, report)
             died_in_cells = not submission.alive
             if not died_in_cells:
                 missing = [name for name in self.wanted if name not in namespace]
@@ -269,7 +285,7 @@ class Grader:
                         outputs.append(_output(submission))
                         submission.close()
                         submission = self._spawn(ran_cells)
-                        namespace = self._namespace(submission, budget)
+                        namespace = self._namespace(submission, budget, report)
                         dead_reason = None if submission.alive else _reason(submission, self.limits)
                     if dead_reason is not None:
                         results.append(_failed(question, case, f"not run: {dead_reason}"))
@@ -279,6 +295,10 @@ class Grader:
                             question, case,
                             f"not run: the grading time budget of {budget.seconds:.0f} s for this submission is spent",
                         ))
+                        continue
+                    refused = next((m for n in case.params if (m := report.message_for(n))), None)
+                    if refused is not None:  # the same message grader.check gives in Jupyter
+                        results.append(_failed(question, case, refused))
                         continue
                     result = run_case(question, case, namespace)
                     if not submission.alive:

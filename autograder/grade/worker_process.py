@@ -30,7 +30,12 @@ def start_least_privileged(config: dict) -> Grader:
     workdir_root = config.get("workdir_root")
     if workdir_root:
         os.makedirs(workdir_root, exist_ok=True)
-    server = ForkServer(limits, workdir_root=workdir_root).start()
+    from autograder.grade.bundle import read_manifest
+    from autograder.grade.import_check import bundle_policy
+    from autograder.grade.worker import server_policy
+
+    policy = bundle_policy(read_manifest(bundle_copy))  # the verified copy's manifest
+    server = ForkServer(limits, workdir_root=workdir_root, **server_policy(policy)).start()
     try:
         done = privileges.drop(uid, readable=[str(bundle_copy)],
                                headroom_mb=int(config.get("worker_memory_mb") or

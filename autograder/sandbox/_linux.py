@@ -291,8 +291,9 @@ def _fs_mask(abi: int) -> int:
     return mask
 
 
-def install_landlock(read_paths, write_paths, abi: int | None = None) -> dict:
-    """Restrict the file system to ``read_paths`` (read/execute) and ``write_paths`` (all),
+def install_landlock(read_paths, write_paths, abi: int | None = None, list_paths=()) -> dict:
+    """Restrict the file system to ``read_paths`` (read/execute), ``list_paths`` (directory
+    listing only: their files stay unreadable unless under a read path) and ``write_paths`` (all),
     deny TCP bind/connect (ABI >= 4) and scope signals/abstract sockets (ABI >= 6).
 
     Returns what was restricted: ``{"fs": True, "net": bool, "signal": bool}``.
@@ -317,6 +318,7 @@ def install_landlock(read_paths, write_paths, abi: int | None = None) -> dict:
         read = file_read | _FS_READ_DIR
         file_write = _FS_WRITE_FILE | _FS_READ_FILE | (_FS_TRUNCATE if abi >= 3 else 0)
         for paths, access, faccess in ((read_paths, read, file_read),
+                                       (list_paths, _FS_READ_DIR, 0),
                                        (write_paths, fs_all, file_write)):
             for path in paths:
                 try:
@@ -325,6 +327,8 @@ def install_landlock(read_paths, write_paths, abi: int | None = None) -> dict:
                     continue
                 try:
                     is_dir = os.path.isdir(path)
+                    if not (access if is_dir else faccess):
+                        continue  # a list-only rule for a file: nothing to grant
                     rule = struct.pack("<Qi", access if is_dir else faccess, pfd)
                     rbuf = ctypes.create_string_buffer(rule, len(rule))
                     _check(_libc.syscall(ctypes.c_long(_SYS_LL_ADD), ctypes.c_int(rfd),

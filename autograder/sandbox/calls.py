@@ -59,6 +59,12 @@ class Proxy:
         self.last_call_mutations: tuple[str, ...] = ()
         #: Labels of array arguments too large for the arena (sent by copy, not observed).
         self.last_call_unverified: tuple[str, ...] = ()
+        #: (category, message) of the numerical warnings the last call raised, as the child
+        #: reported them (the student's own process: it speaks only about its own result).
+        self.last_call_warnings: tuple[tuple[str, str], ...] = ()
+        #: Set by the grader from its analysis of the notebook's source: the function switches
+        #: numerical warnings off (np.errstate, np.seterr, warnings filters).
+        self.suppresses_warnings = False
 
     def __call__(self, *args, **kwargs):
         return self._sub._call(self, args, kwargs)
@@ -319,6 +325,7 @@ def perform_call(sub, proxy: Proxy, args: tuple, kwargs: dict):
     """Send one call to the child, serve its callbacks, return its plain result."""
     proxy.last_call_mutations = ()
     proxy.last_call_unverified = ()
+    proxy.last_call_warnings = ()
     if not sub._alive:
         raise SandboxDied(sub._death_message())
     arrays: list = []
@@ -346,6 +353,7 @@ def perform_call(sub, proxy: Proxy, args: tuple, kwargs: dict):
             if settled and op != "missing":
                 proxy.last_call_mutations = call.mutations(labels)
                 proxy.last_call_unverified = call.unverified_labels(labels)
+                proxy.last_call_warnings = _warnings(msg.get("warnings"))
             if settled and call.refused:
                 raise ProtocolError(call.refused)
             if op == "return":
@@ -371,6 +379,17 @@ def perform_call(sub, proxy: Proxy, args: tuple, kwargs: dict):
             # interrupted mid-call (e.g. KeyboardInterrupt in a callback): the child is in the
             # middle of a conversation; it cannot be reused safely
             sub._kill("died", f"{what} was interrupted by the grader")
+
+
+def _warnings(value) -> tuple[tuple[str, str], ...]:
+    """The child's warning list as (category, message) strings; anything else is dropped."""
+    if not isinstance(value, list):
+        return ()
+    out = []
+    for item in value[:20]:
+        if isinstance(item, list) and len(item) == 2 and all(isinstance(t, str) for t in item):
+            out.append((_text(item[0], 100), _text(item[1], 300)))
+    return tuple(out)
 
 
 def _text(value, n: int) -> str:

@@ -39,8 +39,15 @@ class ForkServer:
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS, *, workdir_root: str | None = None,
                  privileged: bool | None = None, seccomp: bool = True, landlock: bool = True,
-                 netns: bool = True, tmpfs: bool = True):
+                 netns: bool = True, tmpfs: bool = True, packages: tuple[str, ...] = (),
+                 run_options: dict | None = None):
         self.limits = limits
+        #: Third-party packages (top-level names) the children may read: the assignment's
+        #: import policy; everything else in site-packages can be listed but not opened.
+        self.packages = tuple(packages)
+        #: Plain data sent with every submission's cells (the import policy's allowed modules,
+        #: for the child's messages).
+        self.run_options = dict(run_options or {})
         self.workdir_root = workdir_root or tempfile.gettempdir()
         root = os.geteuid() == 0
         self.privileged = root if privileged is None else (bool(privileged) and root)
@@ -97,7 +104,7 @@ class ForkServer:
             reply = self._request({
                 "op": "configure", "want": dict(self._want), "privileged": self.privileged,
                 "workdir_root": os.path.abspath(self.workdir_root),
-                "limits": self.limits.as_dict()})
+                "limits": self.limits.as_dict(), "packages": list(self.packages)})
             self._features = dict(reply["features"])
             self._probe()
             # from here on the fork server's policy is fixed: no later request can change it

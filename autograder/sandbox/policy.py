@@ -87,27 +87,62 @@ def stdlib_paths() -> list[str]:
     return out
 
 
-def child_read_paths() -> list[str]:
-    """What a confined child may still read: the interpreter's libraries and system dirs."""
+#: Third-party packages a child may read when the requester names none: what it preloads.
+DEFAULT_PACKAGES = ("numpy", "IPython")
+
+
+def child_read_paths(packages=DEFAULT_PACKAGES) -> tuple[list[str], list[str]]:
+    """What a confined child may still read: ``(read, list_only)``.
+
+    ``read``: the standard library, system dirs, and the directories of the third-party
+    ``packages`` the assignment allows (numpy and its ``numpy.libs``, say). ``list_only``: the
+    site-packages directories themselves, which a child may list (so the import system finds
+    an allowed package) but not read: a package the policy refuses (torch, the grader's own
+    autograder.checks) is found and then cannot be opened, whatever the student's code does to
+    the import system in its own process."""
+    import importlib.util
+
     paths = set()
-    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+    for key in ("stdlib", "platstdlib"):
         with contextlib.suppress(KeyError):
             paths.add(sysconfig.get_paths()[key])
     for p in ("/usr", "/lib", "/lib64", "/etc/localtime", "/etc/ld.so.cache", "/dev/urandom",
               "/dev/zero"):
         paths.add(p)
-    for mod in ("numpy", "IPython"):
-        m = sys.modules.get(mod)
-        if m is not None and getattr(m, "__file__", None):
-            paths.add(os.path.dirname(os.path.dirname(m.__file__)))
+    site = set()
+    for key in ("purelib", "platlib"):
+        with contextlib.suppress(KeyError):
+            site.add(os.path.realpath(sysconfig.get_paths()[key]))
+    for name in dict.fromkeys((*DEFAULT_PACKAGES, *packages)):
+        if not (isinstance(name, str) and name.isidentifier()):
+            continue
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        if spec is None or not spec.origin or spec.origin in ("built-in", "frozen"):
+            continue
+        where = list(spec.submodule_search_locations or ()) or [spec.origin]
+        for p in where:
+            p = os.path.realpath(p)
+            parent = os.path.dirname(p)
+            if parent not in site:
+                continue  # the standard library (read anyway) or somewhere we do not open
+            paths.add(p)
+            libs = os.path.join(parent, f"{name}.libs")  # the wheel's bundled shared libraries
+            if os.path.isdir(libs):
+                paths.add(libs)
     # never the package root or one of its parents (it holds solutions/ and the tests)
     out = []
     for p in sorted(paths):
         ap = os.path.abspath(p)
-        if not os.path.exists(ap) or ap == PKG_ROOT or PKG_ROOT.startswith(ap.rstrip("/") + "/"):
+        if not os.path.exists(ap) or ap == PKG_ROOT or PKG_ROOT.startswith(ap.rstrip("/") + "/") \
+                or ap.startswith(PKG_ROOT + "/"):
             continue
         out.append(ap)
-    return out
+    listed = sorted(p for p in site if os.path.isdir(p) and p != PKG_ROOT
+                    and not PKG_ROOT.startswith(p.rstrip("/") + "/"))
+    return out, listed
 
 
 def zygote_path() -> list[str]:

@@ -360,8 +360,9 @@ class Submission:
         with self._lock:
             deadline = time.monotonic() + float(self.limits.run_wall_s)
             self.status = "running"
-            self._send({"op": "run", "cells": [c if isinstance(c, str) else "" for c in cells]},
-                       [], deadline)
+            options = dict(getattr(self._server, "run_options", None) or {})
+            self._send({**options, "op": "run",
+                        "cells": [c if isinstance(c, str) else "" for c in cells]}, [], deadline)
             budget = (0.0, float(self.limits.run_cpu_s))
             while True:
                 try:

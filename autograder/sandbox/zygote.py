@@ -117,6 +117,7 @@ class Zygote:
         self.locked = False
         self.expose: dict | None = None
         self.read_paths: list[str] = []
+        self.list_paths: list[str] = []
 
     # -- reaping
     def reap_orphans(self) -> None:
@@ -300,7 +301,10 @@ class Zygote:
         f["seccomp"] = want.get("seccomp") is True and _linux.seccomp_supported()
         f["rlimits"] = True
         self.features = f
-        self.read_paths = child_read_paths()
+        packages = req.get("packages")
+        packages = [p for p in packages if isinstance(p, str)][:200] \
+            if isinstance(packages, list) else []
+        self.read_paths, self.list_paths = child_read_paths(packages)
         limits = req.get("limits") if isinstance(req.get("limits"), dict) else {}
         self.default_limits = clamp_limits(limits, Limits().as_dict())
         return {"features": dict(f)}
@@ -336,7 +340,8 @@ class Zygote:
             "probe": probe, "uid": alloc.uid, "gid": alloc.gid, "workdir": alloc.workdir,
             "cgroups": list(alloc.cgroups), "limits": limits,
             "env": dict(CHILD_ENV, HOME=alloc.workdir, TMPDIR=alloc.workdir),
-            "read_paths": list(self.read_paths), "expose": self.expose,
+            "read_paths": list(self.read_paths), "list_paths": list(self.list_paths),
+            "expose": self.expose,
             "zygote_pid": os.getpid(), **self.features,
         }
         sock_fd, out_fd = fds[0], fds[1]
