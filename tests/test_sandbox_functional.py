@@ -103,7 +103,7 @@ def test_cells_run_in_order_and_errors_are_recorded(server):
         assert s.status == "ok"
         assert [c.ok for c in s.cells] == [True, False, True, False, True]
         assert s.cells[1].error == "NameError: name 'undefined_name' is not defined"
-        assert "<cell 1>" in s.cells[1].traceback
+        assert "<code cell 2>" in s.cells[1].traceback
         assert s.cells[3].error.startswith("SystemExit")
         assert {"x", "z", "w"} <= s.names()
         assert "first" in s.output and "z 2" in s.output
@@ -257,7 +257,7 @@ def test_student_errors(sub):
     with pytest.raises(StudentError) as info:
         sub.proxy("boom")(np.ones(3))
     assert str(info.value) == "ValueError: shapes (3,) and (4,) not aligned"
-    assert "boom" in info.value.traceback and "<cell 0>" in info.value.traceback
+    assert "boom" in info.value.traceback and "<code cell 1>" in info.value.traceback
     with pytest.raises(StudentError, match="TypeError"):
         sub.proxy("add")(1, 2, 3)
     assert sub.alive  # errors leave the child usable

@@ -191,7 +191,7 @@ def student_traceback(exc: BaseException) -> str:
     """The traceback restricted to frames of the student's cells."""
     try:
         frames = [f for f in traceback.extract_tb(exc.__traceback__)
-                  if f.filename.startswith("<cell") or f.filename.startswith("<magic")]
+                  if f.filename.startswith(("<code cell", "<cell", "<magic"))]
         lines = traceback.format_list(frames[-10:])
         return _short("".join(lines) + describe(exc), MAX_TB)
     except Exception:
@@ -246,7 +246,9 @@ class Session:
 
         tm = TransformerManager()
         for i, src in enumerate(cells):
-            fname = f"<cell {i}>"
+            # numbered as the grader's notes number it: the N-th code cell, which is In [N] after
+            # Jupyter's "Restart Kernel and Run All Cells"
+            fname = f"<code cell {i + 1}>"
             ok, err, tb = True, None, ""
             try:
                 code = tm.transform_cell(src if isinstance(src, str) else "")
