@@ -153,6 +153,9 @@ def test_jupyter_and_batch_agree_case_by_case(hw, fresh_build, tmp_path, monkeyp
         assert refused and all("The case is not run." in m for m in refused.values()), refused
         for case, message in refused.items():
             assert message in kernel[name][case][1], (name, case, message, kernel[name][case][1])
+            # otter's "Error at line N" shows a line of the test file (the case's decorator),
+            # not one of the checks library's
+            assert "@test_case(" in kernel[name][case][1], kernel[name][case][1]
     assert all(p for p, _ in kernel["reference"].values())
     assert not any(p for p, _ in kernel["blank"].values())
 

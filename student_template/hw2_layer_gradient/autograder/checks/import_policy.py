@@ -77,6 +77,17 @@ class ImportPolicy:
         names = dict.fromkeys((*DEFAULT_ALLOWED, *(a.split(".")[0] for a in self.allow)))
         return tuple(n for n in names if n not in NEVER_ALLOWED)
 
+    def refused_name(self, dotted: str) -> str | None:
+        """The name a refusal of ``dotted`` is reported under: the forbidden entry it falls
+        under, or its top-level module (the same on both paths, however it was imported)."""
+        top = dotted.split(".")[0]
+        if top in NEVER_ALLOWED:
+            return top
+        for name in self.forbid:
+            if dotted == name or dotted.startswith(name + "."):
+                return name
+        return top if top not in self.allowed else None
+
     def refusal(self, dotted: str) -> str | None:
         """Why ``dotted`` (a module, or a module's function) is refused; None when allowed."""
         top = dotted.split(".")[0]
@@ -190,7 +201,7 @@ def _judge(scanner: _Scanner, policy: ImportPolicy, uses: FunctionUses) -> None:
     for dotted in sorted(scanner.imports | scanner.dotted):
         why = policy.refusal(dotted)
         if why is not None:
-            uses.refused.setdefault(dotted, why)
+            uses.refused.setdefault(policy.refused_name(dotted), why)
         if any(dotted == s or dotted.startswith(s + ".") for s in SUPPRESSORS):
             uses.suppresses_warnings = True
     uses.dynamic |= scanner.names & DYNAMIC
@@ -238,8 +249,11 @@ def analyze_source(sources: list[str], policy: ImportPolicy) -> SourceReport:
                 module_scan.visit(node)
         definitions.update(_top_level_definitions(tree))
     aliases = module_scan.aliases
-    module_refusals = {m: why for m in sorted(module_scan.imports)
-                       if (why := policy.refusal(m)) is not None}
+    module_refusals: dict[str, str] = {}
+    for m in sorted(module_scan.imports):
+        why = policy.refusal(m)
+        if why is not None:
+            module_refusals.setdefault(policy.refused_name(m), why)
     direct: dict[str, FunctionUses] = {}
     calls: dict[str, set[str]] = {}
     for name, node in definitions.items():
@@ -314,12 +328,13 @@ def analyze_function(fn: object, policy: ImportPolicy, _seen: set | None = None)
         scanner.visit(tree)
     except (OSError, TypeError, SyntaxError):  # no source: the names the code object holds
         scanner = _Scanner(aliases)
-        names = set(_code_names(fn.__code__))
+        names, attrs = _code_globals(fn.__code__)
         scanner.names = names
         # the attribute chains are lost: every root with every one or two attribute names
-        scanner.dotted = set(aliases.values()) | {
+        roots = {aliases[n] for n in names if n in aliases}
+        scanner.dotted = roots | {
             f"{root}.{a}" + (f".{b}" if b else "")
-            for root in aliases.values() for a in names for b in (None, *names) if a != b}
+            for root in roots for a in attrs for b in (None, *attrs) if a != b}
     _judge(scanner, policy, uses)
     for name in scanner.names:
         callee = env.get(name)
@@ -331,6 +346,24 @@ def analyze_function(fn: object, policy: ImportPolicy, _seen: set | None = None)
             uses.dynamic |= inner.dynamic
             uses.suppresses_warnings |= inner.suppresses_warnings
     return uses
+
+
+def _code_globals(code: types.CodeType) -> tuple[set[str], set[str]]:
+    """(global names loaded, attribute names) of a code object and the code nested in it."""
+    import dis
+
+    names, attrs = set(), set()
+    for instruction in dis.get_instructions(code):
+        if instruction.opname in ("LOAD_GLOBAL", "LOAD_NAME") and isinstance(instruction.argval, str):
+            names.add(instruction.argval)
+        elif instruction.opname in ("LOAD_ATTR", "LOAD_METHOD") and isinstance(instruction.argval, str):
+            attrs.add(instruction.argval)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            inner_names, inner_attrs = _code_globals(const)
+            names |= inner_names
+            attrs |= inner_attrs
+    return names, attrs
 
 
 def _code_names(code: types.CodeType) -> list[str]:
