@@ -4,7 +4,9 @@ asked what it imported). See autograder/checks/import_policy.py for the analysis
 
 from __future__ import annotations
 
-from autograder.checks.import_policy import ImportPolicy, SourceReport, analyze_source
+import functools
+
+from autograder.checks.import_policy import ImportPolicy, SourceReport, analyze_trees
 
 
 def bundle_policy(manifest: dict) -> ImportPolicy:
@@ -18,17 +20,30 @@ def bundle_policy(manifest: dict) -> ImportPolicy:
 
 
 def analyze_cells(cells: list[str], policy: ImportPolicy) -> SourceReport:
-    """Analyse the code cells as the sandbox runs them (IPython's magics transformed first)."""
+    """Analyse the code cells as the sandbox runs them (IPython's magics transformed first,
+    only for the cells that need it: plain Python parses as it is)."""
+    import ast
+
+    trees = []
+    for cell in cells:
+        cell = cell if isinstance(cell, str) else ""
+        try:
+            trees.append(ast.parse(cell))
+            continue
+        except (SyntaxError, ValueError):
+            pass
+        try:
+            trees.append(ast.parse(_transformer().transform_cell(cell)))
+        except Exception:  # a cell neither can read fails when it runs; nothing to analyse
+            continue
+    return analyze_trees(trees, policy)
+
+
+@functools.lru_cache(maxsize=1)
+def _transformer():
     from IPython.core.inputtransformer2 import TransformerManager
 
-    manager = TransformerManager()
-    sources = []
-    for cell in cells:
-        try:
-            sources.append(manager.transform_cell(cell if isinstance(cell, str) else ""))
-        except Exception:  # a cell IPython cannot read fails when it runs; nothing to analyse
-            continue
-    return analyze_source(sources, policy)
+    return TransformerManager()
 
 
 def module_note(report: SourceReport) -> str:
