@@ -24,6 +24,7 @@ NumPy and the standard library only: vendored into every student template.
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import json
 import textwrap
@@ -71,7 +72,7 @@ class ImportPolicy:
     allow: tuple[str, ...] = ()
     forbid: tuple[str, ...] = ()
 
-    @property
+    @functools.cached_property
     def allowed(self) -> tuple[str, ...]:
         """Top-level modules student code may import (the default plus the instructor's)."""
         names = dict.fromkeys((*DEFAULT_ALLOWED, *(a.split(".")[0] for a in self.allow)))
@@ -240,6 +241,11 @@ def analyze_source(sources: list[str], policy: ImportPolicy) -> SourceReport:
             trees.append(ast.parse(text))
         except (SyntaxError, ValueError):
             continue
+    return analyze_trees(trees, policy)
+
+
+def analyze_trees(trees: list[ast.Module], policy: ImportPolicy) -> SourceReport:
+    """:func:`analyze_source` of cells already parsed."""
     aliases: dict[str, str] = {}
     module_scan = _Scanner(aliases)
     definitions: dict[str, ast.AST] = {}
