@@ -59,8 +59,11 @@ def verify_command(assignments, repo_root, template_dir) -> None:
               help="Sandbox limit override, e.g. --limit call_wall_s=5 (repeatable).")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary table.")
 @click.option("--regrade", is_flag=True, help="Grade every submission again, changed or not.")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT|local:N",
+              help="Grade on a Dask cluster: a running `dask scheduler`, or local:N worker "
+                   "processes here (needs the [dask] extra).")
 def grade_command(submissions, assignment, out_dir, workers, bundle_dir, repo_root, limits,
-                  quiet, regrade) -> None:
+                  quiet, regrade, scheduler) -> None:
     """Grade every submission in SUBMISSIONS (resumable; re-runs skip unchanged ones)."""
     from autograder.grade.console import USAGE_ERROR, parse_limits, run_grade
     from autograder.release.bundles import BundleNotFound, locate_bundle
@@ -75,7 +78,7 @@ def grade_command(submissions, assignment, out_dir, workers, bundle_dir, repo_ro
         click.echo(f"warning: {warning}", err=True)
     raise SystemExit(run_grade(submissions, assignment=assignment, out_dir=out_dir,
                                bundle_dir=bundle.path.parent, workers=workers, limits=limits,
-                               quiet=quiet, regrade=regrade))
+                               quiet=quiet, regrade=regrade, scheduler=scheduler))
 
 
 @main.command("demo")

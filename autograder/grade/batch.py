@@ -158,6 +158,7 @@ def grade_class(
     console: Any = None,
     workdir_root: str | Path | None = None,
     regrade: bool = False,
+    scheduler: str | None = None,
 ) -> GradeSummary:
     """Grade every submission in ``submissions_dir`` against the bundle in ``bundle_dir``.
 
@@ -166,7 +167,8 @@ def grade_class(
     same bytes and bundle are not graded again. ``executor`` replaces the default
     ``LocalProcessExecutor(workers)``; ``workdir_root`` is where the sandboxes' scratch folders go
     (default: the system's temporary folder); ``regrade`` grades every submission again (e.g. after
-    a fix of the grader itself). Raises ``BundleMissing`` when the bundle is not built and
+    a fix of the grader itself); ``scheduler`` (``tcp://HOST:PORT`` or ``local:N``) grades on a
+    Dask cluster (``distributed.DaskExecutor``) instead. Raises ``BundleMissing`` when the bundle is not built and
     ``OutputBusy`` when another run holds ``out_dir``.
     """
     from rich.console import Console
@@ -199,12 +201,18 @@ def grade_class(
             if own_executor:
                 config = {"bundle_dir": str(bundle.dir), "bundle_hash": bundle.hash, "limits": limits_d,
                           "workdir_root": str(workdir_root) if workdir_root else None}
-                executor = LocalProcessExecutor(
-                    config,
-                    workers=min(workers, len(todo)),
-                    task_timeout=_task_timeout(limits_d, n_cases),
-                    log_dir=out_dir / "logs",
-                )
+                if scheduler:
+                    from autograder.grade.distributed import DaskExecutor
+
+                    executor = DaskExecutor(scheduler, config,
+                                            task_timeout=_task_timeout(limits_d, n_cases))
+                else:
+                    executor = LocalProcessExecutor(
+                        config,
+                        workers=min(workers, len(todo)),
+                        task_timeout=_task_timeout(limits_d, n_cases),
+                        log_dir=out_dir / "logs",
+                    )
             completed = False
             try:
                 fatal = _run_tasks(store, run_id, executor, todo, bundle, progress, console)

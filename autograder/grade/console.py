@@ -6,6 +6,7 @@ from pathlib import Path
 
 from autograder.grade.batch import BundleChanged, OutputBusy, grade_class
 from autograder.grade.bundle import BundleMissing
+from autograder.grade.executor import WorkerStartError
 
 USAGE_ERROR = 2
 
@@ -38,6 +39,7 @@ def run_grade(
     limits: tuple[str, ...] = (),
     quiet: bool = False,
     regrade: bool = False,
+    scheduler: str | None = None,
 ) -> int:
     """Returns the exit code: 0 when the batch completed (whatever the submissions did), 2 for
     usage errors (no bundle, bad options), 1 when the grading workers could not start at all."""
@@ -49,6 +51,15 @@ def run_grade(
     except ValueError as error:
         console.print(f"[red]error:[/] {error}", soft_wrap=True)
         return USAGE_ERROR
+    if scheduler:
+        from autograder.grade.distributed import DistributedMissing, parse_scheduler, require
+
+        try:
+            parse_scheduler(scheduler)
+            require()
+        except (ValueError, DistributedMissing) as error:
+            console.print(f"[red]error:[/] {error}", soft_wrap=True)
+            return USAGE_ERROR
     if bundle_dir is None:  # the one bundle location, whatever the working directory
         from autograder.release.bundles import default_bundle_dir
 
@@ -63,12 +74,12 @@ def run_grade(
     try:
         summary = grade_class(
             submissions, bundle, out_dir, workers=workers, limits=parsed_limits,
-            progress=not quiet, console=console, regrade=regrade,
+            progress=not quiet, console=console, regrade=regrade, scheduler=scheduler,
         )
     except (BundleMissing, OutputBusy) as error:
         console.print(f"[red]error:[/] {error}", soft_wrap=True)
         return USAGE_ERROR
-    except BundleChanged as error:
+    except (BundleChanged, WorkerStartError) as error:  # e.g. the Dask scheduler unreachable
         console.print(f"[red]error:[/] {error}", soft_wrap=True)
         return 1
     if summary.fatal:
