@@ -58,7 +58,9 @@ def run_grade(
             parse_scheduler(scheduler)
             require()
         except (ValueError, DistributedMissing) as error:
-            console.print(f"[red]error:[/] {error}", soft_wrap=True)
+            from rich.markup import escape  # the message names the extra: ".[dask]"
+
+            console.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
             return USAGE_ERROR
     if bundle_dir is None:  # the one bundle location, whatever the working directory
         from autograder.release.bundles import default_bundle_dir

@@ -23,9 +23,10 @@ Faults, in two layers, neither re-implemented here:
   ``grader_fault``, exactly as on one machine;
 - a Dask worker that dies (its host lost, the process killed) is Dask's: its tasks run again
   elsewhere, and a task that was running on ``allowed-failures`` + 1 dying workers ends as
-  ``KilledWorker``. A batch that ends so is split into single submissions (the scheduler counts
-  every task a dying worker held as suspicious, so only single tasks say who did it); a single
-  one that ends so is a ``WorkerDied`` (-> ``grader_fault``), and the batch goes on.
+  ``KilledWorker``. The scheduler counts every task a dying worker held as suspicious, so a
+  task that ends so may be a bystander: its submissions are quarantined, each sent again alone,
+  with nothing else in flight on the cluster. One that still ends as ``KilledWorker`` did it: a
+  ``WorkerDied`` (-> ``grader_fault``), and the batch goes on.
 
 Results stream back batch by batch as they finish; the client resolves the batch driver's futures
 and the driver stores each result (a submission already stored in this run is not stored twice).
@@ -273,6 +274,10 @@ class DaskExecutor(Executor):
                     self._cluster.close()
                 raise ClusterLost(f"cannot reach the Dask scheduler {scheduler}: {error}") from None
         files = bundle_files(config["bundle_dir"])
+        if not config.get("bundle_hash"):  # what arrives is checked against what was sent
+            from autograder.grade.bundle import bundle_hash
+
+            config = {**config, "bundle_hash": bundle_hash(config["bundle_dir"])}
         # the workers' bundle folder is their own; the client's path means nothing there
         plugin = GraderPlugin(files, {k: v for k, v in config.items() if k != "bundle_dir"},
                               task_timeout=task_timeout, retries=retries)
@@ -340,7 +345,7 @@ class DaskExecutor(Executor):
 
     def _take(self) -> list[tuple[dict, Future, bool]]:
         """The next batch: ``batch_size`` while plenty is queued, smaller at the tail so every
-        worker has something; a split KilledWorker batch's members go one by one."""
+        worker has something; quarantined submissions (after a KilledWorker) go one by one."""
         from autograder.grade.inputs import SubmissionInputError
 
         with self._lock:
@@ -365,6 +370,10 @@ class DaskExecutor(Executor):
 
     def _send(self) -> None:
         while len(self._in_flight) < self._max_in_flight():
+            with self._lock:
+                quarantine = bool(self._pending) and self._pending[0][2]
+            if quarantine and self._in_flight:
+                return  # a quarantined task runs alone in the cluster: wait for the others
             items = self._take()
             if not items:
                 with self._lock:
@@ -377,6 +386,8 @@ class DaskExecutor(Executor):
             self.tasks_sent += 1
             self._in_flight[dask_future] = items
             dask_future.add_done_callback(lambda _: self._event.set())
+            if quarantine:
+                return
 
     def _finished(self, dask_future, items) -> None:
         from distributed.scheduler import KilledWorker
@@ -407,8 +418,9 @@ class DaskExecutor(Executor):
             return
         error = dask_future.exception()
         if isinstance(error, KilledWorker):
-            if len(items) > 1:
-                # Dask cannot tell which member killed the workers: each goes again on its own
+            if not items[0][2]:
+                # Dask counts every task a dying worker held, so this batch may be a bystander
+                # and cannot say which member did it: each goes again alone in the cluster
                 with self._lock:
                     self._pending.extendleft((t, f, True) for t, f, _ in reversed(items))
                 return
