@@ -57,39 +57,82 @@ def _missing_name_message(name: str) -> str:
     )
 
 
-def _describe_failure(case: Case, error: BaseException) -> str:
+@dataclass(frozen=True)
+class Unavailable:
+    """A global the submission defines but that cannot be given to a test (a class, an
+    instance, a generator, a module the policy does not allow): the case fails with ``why``."""
+
+    name: str
+    why: str
+
+    def message(self) -> str:
+        return f"`{self.name}` cannot be given to the test: {self.why}"
+
+
+def _failing_line(case: Case, error: BaseException, source: list[str] | None) -> str | None:
+    """otter's "Error at line N in test <question>:" and that line of the test file: the
+    innermost traceback frame that runs the test file (an assert in a helper of the file too)."""
+    code = getattr(case.func, "__code__", None)
+    if code is None:
+        return None
+    frames = [f for f in traceback.extract_tb(error.__traceback__)
+              if f.filename == code.co_filename and f.lineno]
+    if not frames:
+        return None
+    frame = frames[-1]
+    line = (source[frame.lineno - 1] if source and frame.lineno <= len(source)
+            else frame.line or "").strip()
+    return f"Error at line {frame.lineno} in test {case.question or case.name}:\n  {line}"
+
+
+def _describe_failure(case: Case, error: BaseException, source: list[str] | None = None) -> str:
     lines = []
     if case.failure_message:
         lines.append(case.failure_message)
+    where = _failing_line(case, error, source)
+    if where:
+        lines.append(where)
     text = str(error).strip()
     if isinstance(error, AssertionError):
         lines.append(f"AssertionError: {text}" if text else "AssertionError")
     else:
-        # Anything but an assertion is reported with its type and the line of the test that
-        # raised it, which is what a student needs to locate the call that went wrong.
-        where = traceback.extract_tb(error.__traceback__)
-        test_frames = [frame for frame in where if frame.name == case.func.__name__]
-        if test_frames:
-            lines.append(f"while running: {test_frames[-1].line}")
         lines.append(f"{type(error).__name__}: {text}")
     return _truncate("\n".join(lines))
 
 
 def run_case(question: Question, case: Case, namespace: Mapping[str, Any]) -> CaseResult:
-    """Run one case; any exception (including the sandbox's) is a failed case, never a crash."""
+    """Run one case; any exception (including the sandbox's) is a failed case, never a crash.
+
+    As otter's ``call_func``: ``env`` is the namespace itself and a name the namespace does not
+    hold is ``None`` (a failure then also says the name is missing). An :class:`Unavailable`
+    value fails the case without running it, naming the global and why."""
     started = time.perf_counter()
-    missing = [name for name in case.params if name != "env" and name not in namespace]
-    if missing:
-        message = "\n".join(_missing_name_message(name) for name in missing)
+    params = [name for name in case.params if name != "env"]
+    unavailable = [namespace[n] for n in params if isinstance(namespace.get(n), Unavailable)]
+    missing = [name for name in params if name not in namespace]
+    if case.run is not None:
+        # an OK-format case runs its doctest itself, against the whole namespace
+        passed, message = case.run(namespace)
+    elif unavailable:
         passed = False
+        message = _truncate("\n".join(u.message() for u in unavailable))
     else:
         kwargs = {
-            name: (namespace if name == "env" else namespace[name]) for name in case.params
+            name: (namespace if name == "env" else namespace.get(name)) for name in case.params
         }
         try:
             case.func(**kwargs)
         except Exception as error:  # a failing or crashing check is this case's outcome
-            passed, message = False, _describe_failure(case, error)
+            passed = False
+            message = _describe_failure(case, error, question.source_lines)
+            notes = [_missing_name_message(name) for name in missing]
+            if isinstance(error, TypeError) and "not callable" in str(error):
+                # a value where the test expected a function (otter passes it the same way)
+                notes += [f"`{name}` is a {type(kwargs[name]).__name__} in the submission, "
+                          "not a function" for name in params
+                          if kwargs[name] is not None and not callable(kwargs[name])]
+            if notes:
+                message = _truncate("\n".join([*notes, message]))
         else:
             passed, message = True, case.success_message or "passed"
     return CaseResult(

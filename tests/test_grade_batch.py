@@ -39,7 +39,7 @@ NOTEBOOKS = {
     "raises": (["def double(x):\n    raise ValueError('not done yet')", ADD_ROWS_OK], "graded", 3, []),
     "returns_nan": (["import numpy as np\ndef double(x):\n    return x * np.nan", ADD_ROWS_OK], "graded", 3, []),
     "wrong_type": (["def double(x):\n    return [2 * v for v in x]", ADD_ROWS_OK], "graded", 3, []),
-    "not_callable": (["double = 2.0", ADD_ROWS_OK], "graded", 3, ["double"]),
+    "not_callable": (["double = 2.0", ADD_ROWS_OK], "graded", 3, []),
     "cell_timeout": ([DOUBLE_OK, "while True:\n    pass", ADD_ROWS_OK], "timeout", 6, ["code cell 2"]),
     "cell_memory": ([DOUBLE_OK, "import numpy as np\nbig = np.ones((10**6, 10**6))", ADD_ROWS_OK],
                     "memory", 6, ["memory"]),
@@ -69,6 +69,7 @@ RAW = {
 }
 CASE_WORDS = {  # id -> words some failing case message must hold
     "renamed_stub": "`double` is not defined",
+    "not_callable": "`double` is a float in the submission, not a function",
     "raises": "ValueError: not done yet",
     "returns_nan": "non-finite",
     "wrong_type": "not an array",

@@ -216,21 +216,18 @@ class Grader:
             return self._all_failed(task, ERROR, message + _truncate(traceback.format_exc(), 4000), started)
 
     def _namespace(self, submission: Any, budget: _Budget, report: Any = None) -> dict[str, Any]:
-        from autograder.sandbox import CallTimeout, SandboxError
+        from autograder.grade.globals import read_globals
+        from autograder.sandbox import CallTimeout
 
-        namespace: dict[str, Any] = {}
-        available = set(submission.names()) if submission.alive else set()
-        for name in self.wanted:
-            if name not in available:
-                continue
-            try:
-                proxy = submission.proxy(name)
-                proxy.suppresses_warnings = bool(report is not None and name in report.functions
-                                                 and report.functions[name].suppresses_warnings)
-                namespace[name] = _BudgetedProxy(proxy, budget, CallTimeout)
-            except SandboxError:
-                continue  # defined but not a function: the case says it is missing
-        return namespace
+        def make_proxy(name: str) -> _BudgetedProxy:
+            proxy = submission.proxy(name)
+            proxy.suppresses_warnings = bool(report is not None and name in report.functions
+                                             and report.functions[name].suppresses_warnings)
+            return _BudgetedProxy(proxy, budget, CallTimeout)
+
+        # functions as proxies, values as plain data, allowed modules as the grader's own;
+        # a name the notebook does not define is left out (the case gets None, as in otter)
+        return read_globals(submission, self.wanted, self.policy, make_proxy)
 
     def _run_cells(self, cells: list[str], budget: _Budget, notes: list[str]) -> tuple[Any, str, list[str]]:
         """Spawn the sandbox and run the cells. A cell that kills the process (time-out, memory,
@@ -272,7 +269,7 @@ class Grader:
             if not died_in_cells:
                 missing = [name for name in self.wanted if name not in namespace]
                 if missing:
-                    notes.append("not defined as functions: " + ", ".join(missing))
+                    notes.append("not defined by the submission: " + ", ".join(missing))
             dead_reason = _reason(submission, self.limits) if died_in_cells else None
             respawns = 0
             questions = []

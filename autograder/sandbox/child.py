@@ -418,10 +418,44 @@ class Session:
         except codec.CodecError as exc:
             self.send({"op": "protocol_error", "error": str(exc)[:MAX_ERROR], "labels": labels})
 
+    def serve_global(self, msg: dict) -> None:
+        """The value of one global a test asks for (otter passes any global), as plain data
+        only: a module by its name (the grader uses its own copy, if the policy allows it), a
+        function as "callable" (the grader calls it through a proxy), anything else that the
+        codec refuses (a class, an instance, a generator) as the reason it cannot cross."""
+        name = msg.get("name")
+        if not isinstance(name, str) or name not in self.ns:
+            self.send({"op": "global", "kind": "undefined"})
+            return
+        value = self.ns[name]
+        if isinstance(value, types.ModuleType):
+            self.send({"op": "global", "kind": "module", "module": str(value.__name__)[:200]})
+            return
+        if callable(value) and not isinstance(value, type):
+            self.send({"op": "global", "kind": "callable"})
+            return
+        self._arm_cpu()  # encoding runs the student's code (a list subclass's __iter__...)
+        arrays: list = []
+        try:
+            tree = codec.encode(value, arrays)
+        except codec.CodecError as exc:
+            self.send({"op": "global", "kind": "refused", "error": str(exc)[:MAX_ERROR]})
+            return
+        except BaseException as exc:
+            self.send({"op": "global", "kind": "refused",
+                       "error": f"it could not be converted: {describe(exc)}"[:MAX_ERROR]})
+            return
+        try:
+            self.send({"op": "global", "kind": "value", "value": tree}, arrays)
+        except codec.CodecError as exc:
+            self.send({"op": "global", "kind": "refused", "error": str(exc)[:MAX_ERROR]})
+
     def dispatch(self, msg: dict, arrs: list) -> None:
         op = msg.get("op")
         if op == "call":
             self.serve_call(msg, arrs)
+        elif op == "global":
+            self.serve_global(msg)
         elif op == "exit":
             os._exit(0)
         else:

@@ -406,6 +406,35 @@ class Submission:
             raise MissingName(f"{name!r} is defined by the submission but is not a function")
         return Proxy(self, name)
 
+    def read_global(self, name: str) -> tuple[str, object]:
+        """What the student's global ``name`` is, as ``(kind, payload)``: ``("value", plain
+        data decoded by the codec)``, ``("module", its name)``, ``("callable", None)``,
+        ``("undefined", None)`` or ``("refused", why it cannot cross)``. Only plain data
+        crosses; reading is bounded like a call (wall clock and CPU)."""
+        with self._lock:
+            if not self._alive:
+                raise SandboxDied(self._death_message())
+            deadline = time.monotonic() + float(self.limits.call_wall_s)
+            budget = (self._cpu_seconds(), float(self.limits.call_cpu_s))
+            what = f"reading the global {name}"
+            self._send({"op": "global", "name": str(name)}, [], deadline)
+            msg, arrs = self._recv(deadline, budget, what, self.limits.call_wall_s)
+            kind = msg.get("kind") if msg.get("op") == "global" else None
+            if kind == "value":
+                try:
+                    return "value", codec.decode(msg.get("value"), arrs)
+                except codec.CodecError as exc:
+                    return "refused", f"the submission sent malformed data: {exc}"
+            if kind == "module":
+                return "module", _text(msg.get("module"), 200)
+            if kind in ("callable", "undefined"):
+                return kind, None
+            if kind == "refused":
+                return "refused", _text(msg.get("error"), 500) or "it is not plain data"
+            self._kill("protocol", f"the submission sent an unexpected message "
+                                   f"{str(msg.get('op'))[:50]!r}")
+            raise ProtocolError(self.reason)
+
     # -- calls
     def _call(self, proxy: Proxy, args: tuple, kwargs: dict):
         with self._lock:
