@@ -161,7 +161,7 @@ def test_results_json_shape(batch):
         data = results_json(out, sid)
         assert data["score"] == total
         assert isinstance(data["execution_time"], float)
-        assert data["output"].startswith(f"status: {status}")
+        assert data["output"].startswith(f"<pre>status: {status}")
         assert data["stdout_visibility"] in ("hidden", "visible", "after_due_date", "after_published")
         assert [t["name"] for t in data["tests"]] == ["q1: q1 - 1", "q1: q1 - 2", "q2: q2 - 1", "q2: q2 - 2"]
         assert [t["visibility"] for t in data["tests"]] == ["visible", "after_published"] * 2

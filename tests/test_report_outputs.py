@@ -74,7 +74,8 @@ def test_grades_csv_results_json_and_summary(tmp_path):
     assert data["score"] == 4.0
     assert len(data["tests"]) == 4
     for test in data["tests"]:
-        assert set(test) == {"name", "score", "max_score", "output", "visibility"}
+        assert set(test) == {"name", "number", "score", "max_score", "status", "output",
+                             "output_format", "visibility"}
     vis = {t["name"]: t["visibility"] for t in data["tests"]}
     assert vis["q1: test_q1_public"] == "visible"
     assert vis["q1: test_q1_hidden"] == "after_published"

@@ -35,7 +35,7 @@ from autograder.grade.executor import (
 from autograder.grade.inputs import Skipped, SubmissionInputError, discover
 from autograder.grade.store import Store
 from autograder.report import class_stats, summary_table, write_grades_csv, write_results_dir
-from autograder.report.gradescope import result_file_name
+from autograder.report.gradescope import hidden_visibility_of, result_file_name
 from autograder.report.summary import ClassStats
 
 
@@ -130,14 +130,15 @@ def _all_failed(task: dict, bundle, status: str, message: str) -> dict:
     }
 
 
-def write_reports(store: Store, out_dir: Path, question_names: list[str], question_max: dict[str, float]):
+def write_reports(store: Store, out_dir: Path, question_names: list[str], question_max: dict[str, float],
+                  hidden_visibility: str = "after_published"):
     rows, items = [], []
     for sub in store.submissions():
         questions = {q["name"]: q["score"] for q in store.questions(sub["id"])}
         rows.append({**sub, "questions": questions})
         items.append((sub, store.cases(sub["id"])))
     csv_path = write_grades_csv(out_dir / "grades.csv", question_names, rows)
-    write_results_dir(out_dir / "results", items)
+    write_results_dir(out_dir / "results", items, hidden_visibility=hidden_visibility)
     # The results file of a submission whose file has disappeared is removed (its rows stay).
     present = {sub["id"] for sub in rows}
     for sub in store.submissions(present_only=False):
@@ -224,7 +225,8 @@ def grade_class(
                     executor.shutdown(wait=completed, cancel_futures=not completed)
                     _remove_worker_leftovers()
         store.finish_run(run_id)
-        csv_path, rows, stats = write_reports(store, out_dir, question_names, question_max)
+        csv_path, rows, stats = write_reports(store, out_dir, question_names, question_max,
+                                              hidden_visibility_of(bundle.manifest))
 
     if progress:
         console.print(summary_table(stats))

@@ -1,31 +1,55 @@
-"""Per-submission results in Gradescope's ``results.json`` shape.
+"""Per-submission results in Gradescope's ``results.json`` shape (its autograder specification).
 
-One entry in ``tests`` per test case: public cases are ``visible``, hidden ones
-``after_published``. The top-level ``output`` holds the submission's status and message; the
-student's captured output is kept out of it (``extra_data`` carries the grading metadata).
+One entry in ``tests`` per test case, with ``status`` set from what the case did (so a passed
+case of an all-or-nothing question that scored 0 shows as passed, and a failed 0-point case as
+failed). Public cases are ``visible``; hidden ones get the assignment's ``hidden_visibility``
+(``assignment.toml`` [results], carried in the bundle's manifest), the same for the local
+results files and the Gradescope zip. Every text is HTML-escaped inside ``<pre>`` and declared
+``output_format: html``: Gradescope's default rendering would otherwise read ``<code cell 8>``
+as a tag. The student's captured output is kept out of ``output``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import os
 from pathlib import Path
 
 MAX_CASE_OUTPUT = 3000
+DEFAULT_HIDDEN_VISIBILITY = "after_published"
+#: Gradescope's values of ``visibility``.
+VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
 
 
-def results_json(submission: dict, cases: list[dict]) -> dict:
+def hidden_visibility_of(manifest: dict) -> str:
+    """The visibility of hidden cases a bundle's manifest carries (the default without one)."""
+    value = ((manifest.get("config") or {}).get("results") or {}).get("hidden_visibility")
+    return value if value in VISIBILITIES else DEFAULT_HIDDEN_VISIBILITY
+
+
+def _pre(text: str) -> str:
+    return f"<pre>{html.escape(text, quote=False)}</pre>" if text else ""
+
+
+def results_json(submission: dict, cases: list[dict], *,
+                 hidden_visibility: str = DEFAULT_HIDDEN_VISIBILITY) -> dict:
     """The results.json dict of one stored submission (``Store.submissions()`` row + cases)."""
+    if hidden_visibility not in VISIBILITIES:
+        raise ValueError(f"hidden_visibility {hidden_visibility!r}: use one of {VISIBILITIES}")
     tests = []
-    for case in cases:
+    for number, case in enumerate(cases, 1):
         tests.append(
             {
                 "name": f"{case['question']}: {case['name']}",
+                "number": str(number),
                 "score": float(case["score"]),
                 "max_score": float(case["points"]),
-                "output": str(case["message"])[:MAX_CASE_OUTPUT],
-                "visibility": "after_published" if case["hidden"] else "visible",
+                "status": "passed" if case["passed"] else "failed",
+                "output": _pre(str(case["message"])[:MAX_CASE_OUTPUT]),
+                "output_format": "html",
+                "visibility": hidden_visibility if case["hidden"] else "visible",
             }
         )
     status = submission["status"]
@@ -35,7 +59,10 @@ def results_json(submission: dict, cases: list[dict]) -> dict:
     return {
         "score": float(submission["score"]),
         "execution_time": round(float(submission["execution_time"]), 3),
-        "output": output,
+        "output": _pre(output),
+        "output_format": "html",
+        "test_output_format": "html",
+        "test_name_format": "text",
         "stdout_visibility": "hidden",
         "tests": tests,
         "extra_data": {
@@ -88,7 +115,8 @@ def result_file_name(sid: str) -> str:
     return stem + ".json"
 
 
-def write_results_dir(results_dir: str | Path, items: list[tuple[dict, list[dict]]]) -> list[Path]:
+def write_results_dir(results_dir: str | Path, items: list[tuple[dict, list[dict]]], *,
+                      hidden_visibility: str = DEFAULT_HIDDEN_VISIBILITY) -> list[Path]:
     """Write ``<id>.json`` for every (submission row, cases) pair; each file replaced atomically."""
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -96,7 +124,8 @@ def write_results_dir(results_dir: str | Path, items: list[tuple[dict, list[dict
     for submission, cases in items:
         path = results_dir / result_file_name(submission["id"])
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(results_json(submission, cases), indent=1), encoding="utf-8")
+        tmp.write_text(json.dumps(
+            results_json(submission, cases, hidden_visibility=hidden_visibility), indent=1), encoding="utf-8")
         os.replace(tmp, path)
         paths.append(path)
     return paths
