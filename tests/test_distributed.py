@@ -330,3 +330,16 @@ def test_missing_distributed_says_what_to_install(tmp_path):
                           timeout=60)
     assert proc.returncode == 2
     assert 'pip install -e ".[dask]"' in proc.stderr.replace("\n", "")
+
+
+def test_bad_scheduler_address_is_a_usage_error(tmp_path):
+    from click.testing import CliRunner
+
+    from autograder.cli import main
+
+    (tmp_path / "subs").mkdir()
+    result = CliRunner().invoke(main, ["grade", str(tmp_path / "subs"), "-a", TINY_BUNDLE.name,
+                                       "--bundle-dir", str(TINY_BUNDLE.parent), "--out",
+                                       str(tmp_path / "out"), "--scheduler", "local:zero"])
+    assert result.exit_code == 2
+    assert "local:N" in result.output

@@ -187,6 +187,10 @@ class GraderPlugin(WorkerPlugin):
                 raise WorkerStartError(f"the bundle arrived at {self.address} with hash {found[:12]}, "
                                        f"expected {str(expected)[:12]}")
             self.files = {}  # the copy on disk is the one used; memory back
+            # The nanny sets this for the Dask worker (distributed.nanny.pre-spawn-environ); the
+            # grading workers and sandboxes would inherit it, and numpy's temporaries would then
+            # go back to the kernel after every operation. They get a local run's environment.
+            os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
             threads = max(1, int(getattr(getattr(worker, "state", None), "nthreads", 1) or 1))
             slot, self._slot_fd = _cpu_slot()
             self.log_dir = self.dir / "logs"
