@@ -19,9 +19,11 @@ from autograder.release.expected import (
     replay_failures,
     write_expected,
 )
+from autograder.release.gradescope_zip import write_gradescope_zip
 from autograder.release.notebook import build_notebook, notebook_bytes
 from autograder.release.otterzip import generate_otter_zip
 from autograder.release.sources import (
+    PROJECT_ROOT,
     AssignmentSource,
     BuildError,
     assignment_source,
@@ -350,6 +352,12 @@ def build_assignment(
                     vendored_autograder_dir=staged_template / "autograder",
                     requirements=requirement_pins(),
                     output_path=staged_bundle / f"{hw}-autograder.zip",
+                )
+            if make_zip:  # Gradescope running this grader (sandbox included), beside otter's
+                write_gradescope_zip(
+                    hw=hw, bundle_dir=staged_bundle, package_dir=Path(__file__).resolve().parents[1],
+                    pyproject=PROJECT_ROOT / "pyproject.toml", requirements=requirement_pins(),
+                    output_path=staged_bundle / f"{hw}-gradescope.zip",
                 )
             bundle_path = out_dir / hw
             _replace_dir(staged_bundle, bundle_path)
