@@ -26,7 +26,7 @@ def _float64(value, name, hint):
     )
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='design_matrix: columns in order, ones column last', points=1, hidden=False)
 def test_design_matrix(design_matrix):
     import numpy as np
 
@@ -40,7 +40,7 @@ def test_design_matrix(design_matrix):
     _float64(got, "design_matrix(X)", DESIGN_HINT)
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='polynomial_design_matrix: powers x**m down to 1', points=1, hidden=False)
 def test_polynomial_design_matrix(polynomial_design_matrix):
     import numpy as np
 
@@ -54,7 +54,7 @@ def test_polynomial_design_matrix(polynomial_design_matrix):
     _float64(got, "polynomial_design_matrix(x, 3)", POLY_HINT)
 
 
-@test_case(points=1, hidden=True)
+@test_case(name='design_matrix: other shapes (one column, one row)', points=1, hidden=True)
 def test_design_matrix_other_shapes(design_matrix):
     import numpy as np
 
@@ -70,7 +70,7 @@ def test_design_matrix_other_shapes(design_matrix):
         _float64(got, f"design_matrix(X) for X of shape ({n}, {d})", DESIGN_HINT)
 
 
-@test_case(points=1, hidden=True)
+@test_case(name='polynomial_design_matrix: degrees 0 to 5', points=1, hidden=True)
 def test_polynomial_degrees(polynomial_design_matrix):
     import numpy as np
 

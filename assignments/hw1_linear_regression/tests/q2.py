@@ -41,7 +41,7 @@ def _assert_orthogonal(X_D, Y, theta, name, atol=1e-9):
                  name=f"X_D^T (Y - X_D theta) / scale for theta = {name}", hint=ORTHO_HINT)
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='normal_equation: least-squares fit of a small problem', points=1, hidden=False)
 def test_normal_equation(normal_equation):
     import numpy as np
 
@@ -59,7 +59,7 @@ def test_normal_equation(normal_equation):
     )
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='normal_equation: residual orthogonal to every column', points=1, hidden=False)
 def test_residual_orthogonal(normal_equation):
     import numpy as np
 
@@ -72,7 +72,7 @@ def test_residual_orthogonal(normal_equation):
     _assert_orthogonal(X_D, Y, got, "normal_equation(X_D, Y)")
 
 
-@test_case(points=1, hidden=True)
+@test_case(name='normal_equation: several outputs, Y of shape (n, k)', points=1, hidden=True)
 def test_multi_output(normal_equation):
     from autograder.checks import Reference, assert_close, assert_no_mutation
 
@@ -84,7 +84,7 @@ def test_multi_output(normal_equation):
     _assert_orthogonal(X_D, Y, got, "normal_equation(X_D, Y) with a 2-D Y")
 
 
-@test_case(points=1, hidden=True)
+@test_case(name='normal_equation: polynomial fit and square system', points=1, hidden=True)
 def test_polynomial_and_square(normal_equation):
     import numpy as np
 

@@ -57,7 +57,7 @@ def _check_trajectory(got, expected, name, k=None):
     assert_trajectory_close(got, expected, k=k, rtol=1e-10, atol=1e-12, name=name, hint=GD_HINT)
 
 
-@test_case(points=2, hidden=False)
+@test_case(name="gradient_descent: the lecture's example trajectory", points=2, hidden=False)
 def test_lecture_example_trajectory(gradient_descent):
     import numpy as np
 
@@ -77,7 +77,7 @@ def test_lecture_example_trajectory(gradient_descent):
     )
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='gradient_descent: converges to the normal-equation solution', points=1, hidden=False)
 def test_converges_to_normal_equation(gradient_descent):
     import numpy as np
 
@@ -95,7 +95,7 @@ def test_converges_to_normal_equation(gradient_descent):
                  hint=CONVERGE_HINT)
 
 
-@test_case(points=1, hidden=True)
+@test_case(name='gradient_descent: matrix-shaped theta', points=1, hidden=True)
 def test_matrix_theta(gradient_descent):
     import numpy as np
 
@@ -117,7 +117,7 @@ def test_matrix_theta(gradient_descent):
                  hint=CONVERGE_HINT)
 
 
-@test_case(points=1, hidden=True)
+@test_case(name='gradient_descent: lr = 1 and zero steps', points=1, hidden=True)
 def test_learning_rate_one_and_zero_steps(gradient_descent):
     import numpy as np
 
@@ -136,7 +136,7 @@ def test_learning_rate_one_and_zero_steps(gradient_descent):
                  name="gradient_descent(..., steps=0): only theta0, shape (1, 2)", hint=GD_HINT)
 
 
-@test_case(points=1, hidden=True)
+@test_case(name='gradient_descent: converges on another problem', points=1, hidden=True)
 def test_converges_other_problem(gradient_descent):
     from autograder.checks import Reference, assert_close
 

@@ -65,7 +65,7 @@ def _float64(value, shape, name):
             f"of dtype {dtype} and shape {np.shape(value)}\nhint: {NG_HINT}")
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='numerical_gradient: vector x', points=1, hidden=False)
 def test_vector(numerical_gradient):
     import numpy as np
 
@@ -82,7 +82,7 @@ def test_vector(numerical_gradient):
     _float64(got, (5,), "numerical_gradient(f, x) for x of shape (5,)")
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='numerical_gradient: matrix x and the step h', points=1, hidden=False)
 def test_matrix_and_step(numerical_gradient):
     import numpy as np
 
@@ -104,7 +104,7 @@ def test_matrix_and_step(numerical_gradient):
                  hint=NG_HINT)
 
 
-@test_case(points=1, hidden=True)
+@test_case(name='numerical_gradient: 0-d and 3-d x', points=1, hidden=True)
 def test_rank0_and_rank3(numerical_gradient):
     import numpy as np
 
@@ -127,7 +127,7 @@ def test_rank0_and_rank3(numerical_gradient):
     _float64(got, (2, 1, 2), "numerical_gradient(f, x) for x of shape (2, 1, 2)")
 
 
-@test_case(points=1, hidden=True)
+@test_case(name='numerical_gradient: other steps h, column x', points=1, hidden=True)
 def test_steps_and_column(numerical_gradient):
     import numpy as np
 

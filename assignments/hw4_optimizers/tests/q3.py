@@ -12,7 +12,7 @@ HINT = (
 )
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='adagrad_norm_step: one step, scalar accumulator', points=1, hidden=False)
 def test_adagrad_norm_step(adagrad_norm_step):
     import numpy as np
 
@@ -41,7 +41,7 @@ def test_adagrad_norm_step(adagrad_norm_step):
                  hint=HINT)
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='adagrad_norm_step: trajectory and convergence', points=1, hidden=False)
 def test_adagrad_norm_path(adagrad_norm_step):
     from autograder.checks import (
         Reference,
@@ -70,7 +70,7 @@ def test_adagrad_norm_path(adagrad_norm_step):
                      criterion="distance", name="adagrad_norm_step (lr=2)", hint=HINT)
 
 
-@test_case(points=2, hidden=True)
+@test_case(name='adagrad_norm_step: other inputs', points=2, hidden=True)
 def test_adagrad_norm_hidden(adagrad_norm_step):
     import numpy as np
 
