@@ -34,6 +34,7 @@ from ._safe import (
     plain_array,
     type_name,
 )
+from .mistakes import alternatives
 
 __all__ = ["CloseResult", "assert_close", "check_close"]
 
@@ -65,7 +66,7 @@ def check_close(actual, expected, *, rtol=1e-7, atol=0.0, name="value", hint=Non
     if not problems:
         return CloseResult(True, "", [], rtol, atol)
     first_label, first_text = problems[0]
-    lines = [first_text]
+    lines = _known_mistake_lines(actual, expected, rtol, atol) + [first_text]
     others = [label for label, _ in problems[1:]]
     if others:
         shown = ", ".join(others[:_MAX_LEAF_REPORTS])
@@ -74,6 +75,21 @@ def check_close(actual, expected, *, rtol=1e-7, atol=0.0, name="value", hint=Non
     if hint:
         lines.append(f"hint: {hint}")
     return CloseResult(False, "\n".join(lines), problems, rtol, atol)
+
+
+def _known_mistake_lines(actual, expected, rtol, atol) -> list[str]:
+    """The recorded known mistakes (see ``mistakes.py``) that ``actual`` matches within the
+    case's own tolerance, in plain words, first in the message."""
+    lines = []
+    for value, why in alternatives(expected):
+        found: list = []
+        try:
+            _compare(actual, value, "value", rtol, atol, found)
+        except (TypeError, ValueError):
+            continue
+        if not found:
+            lines.append(f"known mistake: your result is what {why}")
+    return lines[:1]
 
 
 def assert_close(actual, expected, *, rtol=1e-7, atol=0.0, name="value", hint=None) -> None:

@@ -105,7 +105,76 @@ def record_expected(questions: list[Question], solutions: ModuleType, *, hw: str
             recorded.keys_by_case[(question.name, case.name)] = tuple(keys)
     if failures:
         raise BuildError("\n\n".join(failures))
+    if questions:
+        record_known_mistakes(questions, namespace, recorded,
+                              questions[0].path.parent.parent / "mutants")
     return recorded
+
+
+def _mistake_words(mutant) -> str:
+    """``<stub> gives when it <first docstring line>`` (what the student reads after "your
+    result is what")."""
+    import ast
+
+    doc = ast.get_docstring(ast.parse(mutant.path.read_text(encoding="utf-8"))) or ""
+    first = doc.strip().splitlines()[0].strip() if doc.strip() else mutant.name
+    first = first[0].lower() + first[1:] if first else first
+    stub = mutant.name.split("__", 1)[0]
+    return f"{stub} returns when it {first.rstrip('.')} (check: {mutant.message})"
+
+
+def _all_finite(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(_all_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_all_finite(v) for v in value)
+    if isinstance(value, (bool, int, str)) or value is None:
+        return True
+    arr = np.asarray(value)
+    return arr.dtype.kind not in "fc" or bool(np.isfinite(arr).all())
+
+
+def record_known_mistakes(questions: list[Question], namespace: Mapping[str, Any],
+                          recorded: Recorded, mutants_dir: Path) -> int:
+    """Record what each mutant returns under the expected-value keys of the questions it fails.
+
+    Trusted instructor code, run in the build process. A key's mistake is stored as
+    ``mistake:<key>:<mutant>`` in the same bucket (public or hidden) as the key itself, so hidden
+    cases' mistakes never reach the template. Returns how many values were stored.
+    """
+    from autograder.checks import recording
+    from autograder.checks.mistakes import mistake_key
+    from autograder.release.mutants import load_mutant, mutant_files, mutant_namespace
+
+    by_name = {q.name: q for q in questions}
+    stored_count = 0
+    for path in mutant_files(mutants_dir):
+        mutant = load_mutant(path)
+        overlay = mutant_namespace(dict(namespace), mutant)
+        why = _mistake_words(mutant)
+        for q_name in mutant.fails:
+            question = by_name.get(q_name)
+            if question is None:
+                continue
+            for case in question.cases:
+                with recording(overlay) as store:
+                    try:
+                        run_case(question, case, overlay)
+                    except Exception:  # noqa: BLE001 - a mutant may break anything; keep its values
+                        pass
+                    stored = dict(store)
+                for (qn, key), value in stored.items():
+                    values = recorded.values.get(qn, {})
+                    if key not in values or _same_value(values[key], value) \
+                            or not _all_finite(value):
+                        continue  # a NaN/inf is reported as such; its place is CPU-dependent
+                    slot = mistake_key(key, mutant.name)
+                    values[slot] = {"value": value, "why": why}
+                    public = key in recorded.public_keys.get(qn, set())
+                    bucket = recorded.public_keys if public else recorded.hidden_keys
+                    bucket.setdefault(qn, set()).add(slot)
+                    stored_count += 1
+    return stored_count
 
 
 def write_expected(directory: Path, values: Mapping[str, Mapping[str, Any]]) -> list[Path]:

@@ -1,0 +1,72 @@
+"""Diagnosis by known mistakes: a failed result that equals what a mutant returns is named.
+
+The build records each mutant's values under ``mistake:<key>:<mutant>`` beside the expected
+values (trusted code, in the build process); ``assert_close`` names the mistake when the
+student's result matches one within the case's own tolerance, and only then.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autograder.checks import Reference, assert_close, load_expected, save_expected
+from autograder.checks.mistakes import PREFIX, mistake_key
+
+
+def _fails(actual, expected, **kw) -> str:
+    with pytest.raises(AssertionError) as info:
+        assert_close(actual, expected, **kw)
+    return str(info.value)
+
+
+@pytest.fixture
+def reference(tmp_path, monkeypatch):
+    expected = (np.array([1.0, 2.0, 3.0]), 0.5)
+    wrong = (np.array([1.5, 2.5, 3.5]), 0.25)
+    save_expected(tmp_path / "q1.npz", {
+        "k": expected,
+        mistake_key("k", "f__off_by_half"): {"value": wrong, "why": "f returns when it adds 1/2"},
+    })
+    monkeypatch.setenv("AUTOGRADER_EXPECTED_DIR", str(tmp_path))
+    return Reference("q1"), expected, wrong
+
+
+def test_a_result_equal_to_a_known_mistake_is_named(reference):
+    ref, _, wrong = reference
+    msg = _fails((wrong[0] + 1e-13, wrong[1]), ref.call("k", "f"), rtol=1e-9)
+    assert msg.startswith("known mistake: your result is what f returns when it adds 1/2")
+    # a part of the expected value (one element of the tuple) is recognised too, floats included
+    expected = ref.call("k", "f")
+    assert "known mistake" in _fails(wrong[0], expected[0])
+    assert "known mistake" in _fails(wrong[1], expected[1])
+
+
+def test_other_wrong_results_are_not_called_a_known_mistake(reference):
+    ref, _, wrong = reference
+    assert "known mistake" not in _fails((wrong[0] + 1e-3, wrong[1]), ref.call("k", "f"),
+                                         rtol=1e-9)
+    assert "known mistake" not in _fails(np.zeros(3), ref.call("k", "f")[0])
+    # a value equal to the expected one but not handed out by the Reference names nothing
+    assert "known mistake" not in _fails(wrong[0], np.array([1.0, 2.0, 3.0]))
+
+
+@pytest.mark.parametrize("hw", ["hw4_optimizers", "hw3_backprop"])
+def test_templates_ship_public_mistakes_only(hw, fresh_build):
+    build = fresh_build(hw)
+    from autograder.testfiles import load_questions
+
+    bundle_questions = {q.name: q for q in load_questions(build.bundle_path / "tests")}
+    public_total = 0
+    for npz in sorted((build.template_path / "expected").glob("*.npz")):
+        public = load_expected(npz)
+        everything = load_expected(build.bundle_path / "expected" / npz.name)
+        assert bundle_questions[npz.stem].cases
+        mistakes = {k for k in public if k.startswith(PREFIX)}
+        public_total += len(mistakes)
+        for key in mistakes:
+            base = key[len(PREFIX):].rsplit(":", 1)[0]
+            assert base in public, f"{npz.name}: {key} belongs to no public expected value"
+        hidden = {k for k in everything if k.startswith(PREFIX)} - mistakes
+        assert all(k[len(PREFIX):].rsplit(":", 1)[0] not in public for k in hidden)
+    assert public_total > 0, f"{hw}: no known mistake ships with the template"
