@@ -12,6 +12,8 @@ from autograder.release.bundles import default_bundle_dir, default_repo_root
 from autograder.release.core import build_assignment, check_template
 from autograder.release.sources import BuildError, known_assignments
 from autograder.release.verify import verify_assignment
+from autograder.release.verify_mutants import MutationOptions
+from autograder.release.verify_report import print_mutation, write_verify_json
 
 
 def _console() -> Console:
@@ -121,6 +123,7 @@ def run_verify(
     repo_root: Path | None = None,
     template_dir: Path | None = None,
     console: Console | None = None,
+    mutation: MutationOptions | None = None,
 ) -> int:
     console = console or _console()
     repo_root = (repo_root or default_repo_root()).resolve()
@@ -129,7 +132,10 @@ def run_verify(
         return 2
     failed = False
     for hw in chosen:
-        report = verify_assignment(hw, repo_root=repo_root, template_dir=template_dir)
+        report = verify_assignment(
+            hw, repo_root=repo_root, template_dir=template_dir,
+            mutation=mutation if mutation is not None else MutationOptions(),
+        )
         table = Table(title=f"autograder verify {hw}", show_lines=False)
         table.add_column("check", no_wrap=True)
         table.add_column("result")
@@ -141,6 +147,14 @@ def run_verify(
                 escape(check.detail),
             )
         console.print(table)
+        if report.mutation is not None:
+            print_mutation(console, report.mutation)
+        json_path = write_verify_json(report, default_bundle_dir(repo_root) / hw / "verify.json")
+        console.print(f"wrote {json_path}", markup=False, highlight=False)
+        for check in report.checks:
+            if not check.ok:
+                console.print(f"{hw}: FAIL {check.name}: {check.detail}", markup=False,
+                              highlight=False)
         verdict = "[green]ready to release[/green]" if report.ok else "[red]NOT ready[/red]"
         console.print(f"{hw}: {verdict}")
         failed = failed or not report.ok

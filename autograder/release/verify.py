@@ -41,6 +41,8 @@ class Check:
 class VerifyReport:
     hw: str
     checks: list[Check] = field(default_factory=list)
+    #: The kill matrix and what it was made from (set when verify ran its mutation stage).
+    mutation: Any = None
 
     @property
     def ok(self) -> bool:
@@ -161,7 +163,10 @@ def verify_assignment(
     template_dir: str | Path | None = None,
     solutions_path: str | Path | None = None,
     checks_dir: str | Path | None = None,
+    mutation: Any = None,
 ) -> VerifyReport:
+    """The release checks of ``hw``. ``mutation`` (a ``verify_mutants.MutationOptions``) adds
+    the batch-graded kill matrix (``autograder verify`` always passes one); ``None`` skips it."""
     repo_root = Path(repo_root).resolve()
     template_dir = Path(template_dir) if template_dir is not None else repo_root / "student_template"
     report = VerifyReport(hw)
@@ -235,6 +240,14 @@ def verify_assignment(
                 ok, detail, results = False, str(error), []
             report.add(f"mutant {path.stem}", ok, detail)
             mutant_runs.append((path, results))
+
+        # 3b. Every mutant through the batch grader: the kill matrix and its checks.
+        if mutation is not None:
+            from autograder.release.verify_mutants import run_mutation_stage
+
+            report.mutation = run_mutation_stage(
+                report, source, load_questions(source.tests_dir), built.bundle_path, mutation
+            )
 
         # 4. Determinism: the same outcomes and messages on a second run, and a second recording
         # of the expected values means the same as the bundle's (floats within ULPS).
