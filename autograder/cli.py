@@ -36,11 +36,25 @@ def build_command(assignments, check, repo_root, out_dir, template_dir, no_zip) 
 @click.argument("assignments", nargs=-1)
 @click.option("--repo-root", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--template-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
-def verify_command(assignments, repo_root, template_dir) -> None:
-    """Prove an assignment ready: reference full marks, blank zero, mutants caught, no leaks."""
-    from autograder.release.console import run_verify
+@click.option("--all", "all_", is_flag=True, help="Every assignment (the default when none given).")
+@click.option("--per-stub", type=click.IntRange(min=0), default=None,
+              help="Generated mutants per stub (default 4).")
+@click.option("--budget", type=click.FloatRange(min=1), default=None,
+              help="Seconds for grading one assignment's mutants (default 240).")
+@click.option("--workers", type=click.IntRange(min=1), default=None)
+def verify_command(assignments, repo_root, template_dir, all_, per_stub, budget, workers) -> None:
+    """Prove an assignment ready: reference full marks, blank zero, mutants caught, no leaks,
+    and a kill matrix of hand-written and generated mutants (build/<hw>/verify.json)."""
+    import dataclasses
 
-    raise SystemExit(run_verify(assignments, repo_root=repo_root, template_dir=template_dir))
+    from autograder.release.console import run_verify
+    from autograder.release.verify_mutants import MutationOptions
+
+    given = {"per_stub": per_stub, "budget_s": budget, "workers": workers}
+    options = dataclasses.replace(MutationOptions(),
+                                  **{k: v for k, v in given.items() if v is not None})
+    raise SystemExit(run_verify(() if all_ else assignments, repo_root=repo_root,
+                                template_dir=template_dir, mutation=options))
 
 
 @main.command("grade")
