@@ -26,7 +26,7 @@ def _float64(value, name, hint):
     )
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='design_matrix: columns in order, ones column last', points=1, hidden=False)
 def test_design_matrix(design_matrix):
     import numpy as np
 
@@ -40,7 +40,7 @@ def test_design_matrix(design_matrix):
     _float64(got, "design_matrix(X)", DESIGN_HINT)
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='polynomial_design_matrix: powers x**m down to 1', points=1, hidden=False)
 def test_polynomial_design_matrix(polynomial_design_matrix):
     import numpy as np
 

@@ -41,7 +41,7 @@ def _assert_orthogonal(X_D, Y, theta, name, atol=1e-9):
                  name=f"X_D^T (Y - X_D theta) / scale for theta = {name}", hint=ORTHO_HINT)
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='normal_equation: least-squares fit of a small problem', points=1, hidden=False)
 def test_normal_equation(normal_equation):
     import numpy as np
 
@@ -59,7 +59,7 @@ def test_normal_equation(normal_equation):
     )
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='normal_equation: residual orthogonal to every column', points=1, hidden=False)
 def test_residual_orthogonal(normal_equation):
     import numpy as np
 

@@ -48,7 +48,7 @@ def _float64(value, shape, name, hint):
     )
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='squared_error: sum of squared residuals', points=1, hidden=False)
 def test_squared_error(squared_error):
     from autograder.checks import Reference, assert_close, assert_no_mutation
 
@@ -63,7 +63,7 @@ def test_squared_error(squared_error):
                  hint=LOSS_HINT)
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='squared_error_grad: value', points=1, hidden=False)
 def test_squared_error_grad(squared_error_grad):
     from autograder.checks import Reference, assert_close, assert_no_mutation
 
@@ -75,7 +75,7 @@ def test_squared_error_grad(squared_error_grad):
     _float64(got, theta.shape, "squared_error_grad(X_D, Y, theta)", GRAD_HINT)
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='squared_error_grad: matches finite differences of squared_error', points=1, hidden=False)
 def test_grad_matches_finite_differences(squared_error_grad):
     from autograder.checks import assert_gradient
 

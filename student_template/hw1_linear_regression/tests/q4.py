@@ -57,7 +57,7 @@ def _check_trajectory(got, expected, name, k=None):
     assert_trajectory_close(got, expected, k=k, rtol=1e-10, atol=1e-12, name=name, hint=GD_HINT)
 
 
-@test_case(points=2, hidden=False)
+@test_case(name="gradient_descent: the lecture's example trajectory", points=2, hidden=False)
 def test_lecture_example_trajectory(gradient_descent):
     import numpy as np
 
@@ -77,7 +77,7 @@ def test_lecture_example_trajectory(gradient_descent):
     )
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='gradient_descent: converges to the normal-equation solution', points=1, hidden=False)
 def test_converges_to_normal_equation(gradient_descent):
     import numpy as np
 

@@ -82,7 +82,7 @@ def _sigmoid_indep(v):
     return 0.5 * (1.0 + np.tanh(0.5 * v))
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='sigmoid, sigmoid_grad: values', points=1, hidden=False)
 def test_sigmoid_and_grad(sigmoid, sigmoid_grad):
     import numpy as np
 
@@ -98,7 +98,7 @@ def test_sigmoid_and_grad(sigmoid, sigmoid_grad):
               "sigmoid_grad vs central differences of the sigmoid", SIGMOID_GRAD_HINT)
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='tanh_grad: values', points=1, hidden=False)
 def test_tanh_grad(tanh_grad):
     import numpy as np
 
@@ -112,7 +112,7 @@ def test_tanh_grad(tanh_grad):
               TANH_HINT)
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='relu, relu_grad: values', points=1, hidden=False)
 def test_relu_and_grad(relu, relu_grad):
     import numpy as np
 
@@ -127,7 +127,7 @@ def test_relu_and_grad(relu, relu_grad):
               "relu_grad vs central differences of max(0, z)", RELU_GRAD_HINT)
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='softplus, softplus_grad: values', points=1, hidden=False)
 def test_softplus_and_grad(softplus, softplus_grad):
     import numpy as np
 

@@ -65,7 +65,7 @@ def _float64(value, shape, name):
             f"of dtype {dtype} and shape {np.shape(value)}\nhint: {NG_HINT}")
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='numerical_gradient: vector x', points=1, hidden=False)
 def test_vector(numerical_gradient):
     import numpy as np
 
@@ -82,7 +82,7 @@ def test_vector(numerical_gradient):
     _float64(got, (5,), "numerical_gradient(f, x) for x of shape (5,)")
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='numerical_gradient: matrix x and the step h', points=1, hidden=False)
 def test_matrix_and_step(numerical_gradient):
     import numpy as np
 

@@ -60,7 +60,7 @@ def _fd_layer_grad(x, theta, G, label, atol=1e-9):
                              f"theta[:, {j}]", hint=GRAD_HINT)
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='neuron_layer: values, bias first', points=1, hidden=False)
 def test_neuron_layer(neuron_layer):
     from autograder.checks import Reference, assert_close, assert_no_mutation
 
@@ -75,7 +75,7 @@ def test_neuron_layer(neuron_layer):
     _float64(got, (2,), label, LAYER_HINT)
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='layer_grad: values and shape (d_y, d_x+1)', points=1, hidden=False)
 def test_layer_grad(layer_grad):
     from autograder.checks import Reference, assert_close, assert_no_mutation
 
@@ -88,7 +88,7 @@ def test_layer_grad(layer_grad):
     _float64(got, (2, 4), label, GRAD_HINT)
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='layer_grad: matches finite differences of neuron_layer', points=1, hidden=False)
 def test_layer_grad_finite_differences(layer_grad):
     x, theta = _inputs(2, d_x=2, d_y=3)
     G = layer_grad(x, theta)

@@ -49,7 +49,7 @@ def _float64(value, shape, name, hint):
     )
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='quadratic_form_grad: non-symmetric A', points=1, hidden=False)
 def test_quadratic_form_grad(quadratic_form_grad):
     import numpy as np
 
@@ -68,7 +68,7 @@ def test_quadratic_form_grad(quadratic_form_grad):
                     name=label + " vs central differences of x^T A x", hint=GRAD_HINT)
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='quadratic_form_hessian: non-symmetric A', points=1, hidden=False)
 def test_quadratic_form_hessian(quadratic_form_hessian):
     import numpy as np
 

@@ -13,7 +13,7 @@ HINT = (
 )
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='toy_loss_and_grad: loss and gradient', points=1, hidden=False)
 def test_toy_matches_reference(toy_loss_and_grad):
     import numpy as np
 
@@ -34,7 +34,7 @@ def test_toy_matches_reference(toy_loss_and_grad):
     assert_close(got[1], expected[1], rtol=1e-8, atol=1e-12, name="grad", hint=HINT)
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='toy_loss_and_grad: gradient matches finite differences', points=1, hidden=False)
 def test_toy_gradient_finite_differences(toy_loss_and_grad):
     import numpy as np
 

@@ -13,7 +13,7 @@ GRAD_HINT = (
 )
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='logistic_least_squares: loss and gradients', points=1, hidden=False)
 def test_lls_matches_reference(logistic_least_squares):
     from autograder.checks import Reference, assert_close, assert_no_mutation
 
@@ -33,7 +33,7 @@ def test_lls_matches_reference(logistic_least_squares):
                  hint=GRAD_HINT)
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='logistic_least_squares: regularised gradient matches finite differences', points=1, hidden=False)
 def test_lls_regularised_finite_differences(logistic_least_squares):
     import numpy as np
 

@@ -17,7 +17,7 @@ LOSS_HINT = (
 GRAD_HINT = "dZ = (softmax(Z) - T) / n: the 1/n comes from the mean over the rows"
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='softmax: rows sum to 1', points=1, hidden=False)
 def test_softmax(softmax):
     import numpy as np
 
@@ -38,7 +38,7 @@ def test_softmax(softmax):
                  name="softmax(Z) with entries around 800", hint=SOFTMAX_HINT)
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='softmax_cross_entropy: loss and dZ', points=1, hidden=False)
 def test_cross_entropy(softmax_cross_entropy):
     import numpy as np
 
@@ -66,7 +66,7 @@ def test_cross_entropy(softmax_cross_entropy):
                     name="dZ vs finite differences of the loss", hint=GRAD_HINT)
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='softmax_cross_entropy: rows whose entries differ by up to 1e3', points=1, hidden=False)
 def test_cross_entropy_large_gaps(softmax_cross_entropy):
     import numpy as np
 

@@ -16,7 +16,7 @@ GRAD_HINT = (
 )
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='mlp_loss_and_grads: loss and gradients', points=1, hidden=False)
 def test_mlp_matches_reference(mlp_loss_and_grads):
     import numpy as np
 
@@ -38,7 +38,7 @@ def test_mlp_matches_reference(mlp_loss_and_grads):
     assert_close(got[1], expected[1], rtol=1e-8, atol=1e-13, name="grads", hint=GRAD_HINT)
 
 
-@test_case(points=2, hidden=False)
+@test_case(name='mlp_loss_and_grads: gradients match finite differences', points=2, hidden=False)
 def test_mlp_finite_differences(mlp_loss_and_grads):
     import numpy as np
 

@@ -16,7 +16,7 @@ STEP_HINT = (
 )
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='train_xor: first steps and losses', points=1, hidden=False)
 def test_xor_first_steps(train_xor):
     import numpy as np
 
@@ -47,7 +47,7 @@ def test_xor_first_steps(train_xor):
                  name="losses of train_xor(params, lr=1.0, steps=10)", hint=LOSS_HINT)
 
 
-@test_case(points=2, hidden=False)
+@test_case(name='train_xor: learns XOR', points=2, hidden=False)
 def test_xor_learns(train_xor):
     import numpy as np
 

@@ -13,7 +13,7 @@ BATCH_HINT = (
 )
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='sgd_step: one step', points=1, hidden=False)
 def test_sgd_step(sgd_step):
     import numpy as np
 
@@ -54,7 +54,7 @@ def test_sgd_step(sgd_step):
                      hint=SGD_HINT)
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='minibatch_indices: one permutation, consecutive slices', points=1, hidden=False)
 def test_minibatch_indices(minibatch_indices):
     import numpy as np
 

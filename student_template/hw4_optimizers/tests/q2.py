@@ -12,7 +12,7 @@ HINT = (
 )
 
 
-@test_case(points=1, hidden=False)
+@test_case(name="momentum_step: one step, velocity' = beta v + grad", points=1, hidden=False)
 def test_momentum_step(momentum_step):
     import numpy as np
 
@@ -28,7 +28,7 @@ def test_momentum_step(momentum_step):
                  name="momentum_step(theta, grad, velocity, lr=0.1, beta=0.9)", hint=HINT)
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='momentum_step: trajectory and convergence', points=1, hidden=False)
 def test_momentum_path(momentum_step):
     import numpy as np
 

@@ -12,7 +12,7 @@ HINT = (
 )
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='adagrad_norm_step: one step, scalar accumulator', points=1, hidden=False)
 def test_adagrad_norm_step(adagrad_norm_step):
     import numpy as np
 
@@ -41,7 +41,7 @@ def test_adagrad_norm_step(adagrad_norm_step):
                  hint=HINT)
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='adagrad_norm_step: trajectory and convergence', points=1, hidden=False)
 def test_adagrad_norm_path(adagrad_norm_step):
     from autograder.checks import (
         Reference,

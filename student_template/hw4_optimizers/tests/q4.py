@@ -12,7 +12,7 @@ HINT = (
 )
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='rmsprop_step: one step', points=1, hidden=False)
 def test_rmsprop_step(rmsprop_step):
     import numpy as np
 
@@ -34,7 +34,7 @@ def test_rmsprop_step(rmsprop_step):
                  hint=HINT)
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='rmsprop_step: trajectory and convergence', points=1, hidden=False)
 def test_rmsprop_path(rmsprop_step):
     import numpy as np
 

@@ -14,7 +14,7 @@ HINT = (
 )
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='adam_step: step t=3', points=1, hidden=False)
 def test_adam_step(adam_step):
     import numpy as np
 
@@ -35,7 +35,7 @@ def test_adam_step(adam_step):
                  name="adam_step(theta, grad, m, v, t=3, lr=0.01)", hint=HINT)
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='adam_step: epsilon with tiny gradients', points=1, hidden=False)
 def test_adam_tiny_gradients(adam_step):
     import numpy as np
 
@@ -56,7 +56,7 @@ def test_adam_tiny_gradients(adam_step):
                  name="adam_step with gradients ~1e-9, t=5, eps=1e-8", hint=HINT)
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='adam_step: trajectory from t=1 and convergence', points=1, hidden=False)
 def test_adam_path(adam_step):
     import numpy as np
 

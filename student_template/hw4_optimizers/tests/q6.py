@@ -16,7 +16,7 @@ HINT = (
 )
 
 
-@test_case(points=2, hidden=False)
+@test_case(name='sgd_linear_regression: theta and losses', points=2, hidden=False)
 def test_sgd_linear_regression(sgd_linear_regression):
     import numpy as np
 
@@ -41,7 +41,7 @@ def test_sgd_linear_regression(sgd_linear_regression):
                  name="losses[-1] vs the mean loss of the returned theta", hint=HINT)
 
 
-@test_case(points=1, hidden=False)
+@test_case(name='sgd_linear_regression: converges', points=1, hidden=False)
 def test_sgd_linear_regression_converges(sgd_linear_regression):
     import numpy as np
 

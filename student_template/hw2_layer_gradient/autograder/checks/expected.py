@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import mistakes as _mistakes
 from ._safe import type_name
 
 __all__ = [
@@ -178,7 +179,10 @@ class Reference:
             raise MissingExpectedValue(
                 f"no expected value {key!r} for {self.question} in {self._path}; "
                 f"run `autograder build {self._hw_name()}` (the test or the build is out of date)")
-        return copy.deepcopy(values[key])
+        value = copy.deepcopy(values[key])
+        # the known mistakes' values for this key, so a failed comparison can name the mistake
+        _mistakes.remember(value, _mistakes.mistakes_of(values, key))
+        return value
 
     # ---- public
 

@@ -34,6 +34,7 @@ from ._safe import (
     plain_array,
     type_name,
 )
+from .mistakes import alternatives
 
 __all__ = ["CloseResult", "assert_close", "check_close"]
 
@@ -65,7 +66,7 @@ def check_close(actual, expected, *, rtol=1e-7, atol=0.0, name="value", hint=Non
     if not problems:
         return CloseResult(True, "", [], rtol, atol)
     first_label, first_text = problems[0]
-    lines = [first_text]
+    lines = _known_mistake_lines(actual, expected, rtol, atol) + [first_text]
     others = [label for label, _ in problems[1:]]
     if others:
         shown = ", ".join(others[:_MAX_LEAF_REPORTS])
@@ -74,6 +75,21 @@ def check_close(actual, expected, *, rtol=1e-7, atol=0.0, name="value", hint=Non
     if hint:
         lines.append(f"hint: {hint}")
     return CloseResult(False, "\n".join(lines), problems, rtol, atol)
+
+
+def _known_mistake_lines(actual, expected, rtol, atol) -> list[str]:
+    """The recorded known mistakes (see ``mistakes.py``) that ``actual`` matches within the
+    case's own tolerance, in plain words, first in the message."""
+    lines = []
+    for value, why in alternatives(expected):
+        found: list = []
+        try:
+            _compare(actual, value, "value", rtol, atol, found)
+        except (TypeError, ValueError):
+            continue
+        if not found:
+            lines.append(f"known mistake: your result is what {why}")
+    return lines[:1]
 
 
 def assert_close(actual, expected, *, rtol=1e-7, atol=0.0, name="value", hint=None) -> None:
@@ -337,15 +353,46 @@ def _positions(mask: np.ndarray) -> str:
     return shown + (", ..." if len(idx) > _MAX_POSITIONS else "")
 
 
+def _simple_ratio(r: float) -> tuple[int, int] | None:
+    """``(p, q)`` when ``r`` is ``p`` or ``1/q`` for a small whole number (2..64), else None."""
+    for value, as_pair in ((r, lambda n: (n, 1)), (1.0 / r, lambda n: (1, n))):
+        n = round(value)
+        if 2 <= n <= 64 and abs(value - n) <= 1e-6 * n:
+            return as_pair(n)
+    return None
+
+
+def _factor_causes(r: float) -> str:
+    """Only the causes that fit the measured factor: 4.64669 names none."""
+    simple = _simple_ratio(abs(r))
+    if simple is None:
+        return "a constant factor"
+    p, q = simple
+    if p == 2:
+        return "a factor 2 too many (2 vs 1, or a sum over 2 entries where a mean was wanted)"
+    if q == 2:
+        return "half the expected value (a 1/2 too many, or a mean over 2 entries instead of a sum)"
+    if p > 1:
+        return (f"a factor {p} too many: a sum over {p} entries where a mean was wanted, "
+                f"or a missing 1/{p}?")
+    return f"1/{q} of the expected value: a mean over {q} entries where a sum was wanted?"
+
+
 def _diagnose(a: np.ndarray, e: np.ndarray, rtol: float, atol: float) -> list[str]:
     """Cheap guesses at the kind of mistake: sign, constant factor, offset, transpose.
 
     A guess is printed only if the corrected result matches within 10x the tolerance AND its
     largest error is at most 1% of the original one (so an error near the tolerance is never
-    "explained" by a coincidence).
+    "explained" by a coincidence), and only if it holds for more than one entry: a factor or a
+    sign fitted on one entry is confirmed by at least one other, an offset by at least two others
+    (two entries moved by the same amount is what a single wrong step of size lr looks like, e.g.
+    Adam without bias correction on its first step). A single number gets a diagnosis only when
+    its ratio to the expected value is a small whole number or its inverse (2, 1/2, 4, ...).
     """
-    if a.size < 2 or not (np.isfinite(a).all() and np.isfinite(e).all()):
+    if not (np.isfinite(a).all() and np.isfinite(e).all()):
         return []
+    if a.size == 1:
+        return _diagnose_number(float(a.reshape(-1)[0]), float(e.reshape(-1)[0]))
     loose = max(rtol, 1e-9) * 10
     err0 = float(np.max(np.abs(a - e)))
 
@@ -353,17 +400,28 @@ def _diagnose(a: np.ndarray, e: np.ndarray, rtol: float, atol: float) -> list[st
         return (float(np.max(np.abs(corrected - e))) <= 0.01 * err0
                 and _matches(corrected, e, loose, atol))
 
-    if np.any(e != 0) and explains(-a):
-        return ["  the result equals -expected: a sign error?"]
     nz = np.abs(e) > 0
-    if nz.any() and np.any(a != 0):
+    if int(nz.sum()) >= 2 and explains(-a):
+        return ["  the result equals -expected: a sign error?"]
+    if int(nz.sum()) >= 2 and np.any(a != 0):
         r = float(np.median(a[nz] / e[nz]))
         if np.isfinite(r) and r != 0 and abs(r - 1) > loose and explains(a / r):
-            return [f"  the result is {r:.6g} times the expected value: a constant factor "
-                    "(mean vs sum, a missing 1/n, 2 or lr?)"]
+            return [f"  the result is {r:.6g} times the expected value: {_factor_causes(r)}"]
     c = float(np.median(a - e))
-    if c != 0 and explains(a - c):
+    if a.size >= 3 and c != 0 and explains(a - c):
         return [f"  the result is the expected value plus {c:.6g} everywhere: an offset"]
     if a.ndim == 2 and a.shape[0] == a.shape[1] and a.shape[0] > 1 and explains(a.T):
         return ["  the result equals the expected array transposed"]
     return []
+
+
+def _diagnose_number(a: float, e: float) -> list[str]:
+    if e == 0 or a == 0:
+        return []
+    r = a / e
+    if abs(r + 1) <= 1e-9:
+        return ["  the result equals -expected: a sign error?"]
+    if _simple_ratio(abs(r)) is None:
+        return []
+    sign = "" if r > 0 else " and of the opposite sign"
+    return [f"  the result is {abs(r):.6g} times the expected value{sign}: {_factor_causes(r)}"]
