@@ -3,7 +3,7 @@ from autograder.checks import test_case
 OK_FORMAT = False
 
 name = "q1"
-points = 7
+points = 8
 
 SIGMOID_HINT = (
     "sigmoid(z) = 1 / (1 + e^{-z}), elementwise; for large |z| compute only exp(-|z|): "
@@ -143,11 +143,32 @@ def test_softplus_and_grad(softplus, softplus_grad):
               "softplus_grad vs central differences of log(1 + e^z)", SOFTPLUS_GRAD_HINT)
 
 
+@test_case(name='sigmoid, softplus and their derivatives: no numerical warning at |z| = 1000',
+           points=1, hidden=False)
+def test_warning_free(sigmoid, sigmoid_grad, softplus, softplus_grad):
+    import numpy as np
+
+    from autograder.checks import Reference, assert_close, assert_warning_free
+
+    ref = Reference("q1")
+    # the contract's stability clause: finite AND warning-free; 1/(1+np.exp(-z)) gives the right
+    # numbers here but overflows in exp on the way, which is what this case looks for
+    z = np.array([-1000.0, -800.0, -50.0, 0.0, 50.0, 800.0, 1000.0])
+    for fn, stub, hint in ((sigmoid, "sigmoid", SIGMOID_HINT),
+                           (sigmoid_grad, "sigmoid_grad", SIGMOID_GRAD_HINT),
+                           (softplus, "softplus", SOFTPLUS_HINT),
+                           (softplus_grad, "softplus_grad", SOFTPLUS_GRAD_HINT)):
+        got = assert_warning_free(fn, z.copy(), name=f"{stub}(z) for z in [-1000, 1000]",
+                                  stable_form=hint)
+        assert_close(got, ref.call(f"{stub}_warnfree", stub, z), **TOL,
+                     name=f"{stub}(z) for z in [-1000, 1000]", hint=hint)
+
+
 @test_case(name='activations: finite and warning-free at |z| = 1000', points=1, hidden=True)
 def test_stable_at_1000(sigmoid, sigmoid_grad, softplus, softplus_grad, tanh_grad):
     import numpy as np
 
-    from autograder.checks import Reference
+    from autograder.checks import Reference, assert_warning_free
 
     ref = Reference("q1")
     z = np.array([-1000.0, -999.5, -745.5, -709.9, -36.0, 0.0, 36.0, 709.9, 745.5, 999.5,
@@ -157,6 +178,7 @@ def test_stable_at_1000(sigmoid, sigmoid_grad, softplus, softplus_grad, tanh_gra
                            (softplus, "softplus", SOFTPLUS_HINT),
                            (softplus_grad, "softplus_grad", SOFTPLUS_GRAD_HINT),
                            (tanh_grad, "tanh_grad", TANH_HINT)):
+        assert_warning_free(fn, z.copy(), name=f"{stub}(z) at |z| up to 1000", stable_form=hint)
         got = _check(fn, stub, f"{stub}_1000", z, hint, ref)
         bad = ~np.isfinite(np.asarray(got, dtype=np.float64))
         assert not bad.any(), f"{stub}(z) is not finite at z = {z[bad].tolist()}\nhint: {hint}"

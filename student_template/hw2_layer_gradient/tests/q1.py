@@ -3,7 +3,7 @@ from autograder.checks import test_case
 OK_FORMAT = False
 
 name = "q1"
-points = 4
+points = 5
 
 SIGMOID_HINT = (
     "sigmoid(z) = 1 / (1 + e^{-z}), elementwise; for large |z| compute only exp(-|z|): "
@@ -141,3 +141,24 @@ def test_softplus_and_grad(softplus, softplus_grad):
     zm = np.linspace(-6.0, 6.0, 13) + 0.1
     _fd_check(lambda v: np.logaddexp(0.0, v), softplus_grad(zm), zm,
               "softplus_grad vs central differences of log(1 + e^z)", SOFTPLUS_GRAD_HINT)
+
+
+@test_case(name='sigmoid, softplus and their derivatives: no numerical warning at |z| = 1000',
+           points=1, hidden=False)
+def test_warning_free(sigmoid, sigmoid_grad, softplus, softplus_grad):
+    import numpy as np
+
+    from autograder.checks import Reference, assert_close, assert_warning_free
+
+    ref = Reference("q1")
+    # the contract's stability clause: finite AND warning-free; 1/(1+np.exp(-z)) gives the right
+    # numbers here but overflows in exp on the way, which is what this case looks for
+    z = np.array([-1000.0, -800.0, -50.0, 0.0, 50.0, 800.0, 1000.0])
+    for fn, stub, hint in ((sigmoid, "sigmoid", SIGMOID_HINT),
+                           (sigmoid_grad, "sigmoid_grad", SIGMOID_GRAD_HINT),
+                           (softplus, "softplus", SOFTPLUS_HINT),
+                           (softplus_grad, "softplus_grad", SOFTPLUS_GRAD_HINT)):
+        got = assert_warning_free(fn, z.copy(), name=f"{stub}(z) for z in [-1000, 1000]",
+                                  stable_form=hint)
+        assert_close(got, ref.call(f"{stub}_warnfree", stub, z), **TOL,
+                     name=f"{stub}(z) for z in [-1000, 1000]", hint=hint)
