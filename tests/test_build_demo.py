@@ -98,11 +98,20 @@ def test_hidden_cases_are_stripped_and_the_rest_kept_verbatim(fresh_build):
 
 def test_expected_values_split_public_and_all(fresh_build):
     result = fresh_build(DEMO_HW)
-    assert set(load_expected(result.template_path / "expected" / "q1.npz")) == {"small"}
-    assert set(load_expected(result.bundle_path / "expected" / "q1.npz")) == {"small", "wide_secret"}
-    assert set(load_expected(result.template_path / "expected" / "q2.npz")) == {"step_small"}
-    assert set(load_expected(result.bundle_path / "expected" / "q2.npz")) == {
-        "step_small", "step_matrix"}
+
+    def keys(path, mistakes=False):
+        found = set(load_expected(path))
+        return {k for k in found if k.startswith("mistake:") == mistakes}
+
+    t1, b1 = result.template_path / "expected" / "q1.npz", result.bundle_path / "expected" / "q1.npz"
+    assert keys(t1) == {"small"}
+    assert keys(b1) == {"small", "wide_secret"}
+    # what the mutants return (for "your function returns what ... gives") follows its case:
+    # a hidden case's in the bundle only
+    assert all(k.split(":")[1] == "small" for k in keys(t1, mistakes=True))
+    assert any(k.split(":")[1] == "wide_secret" for k in keys(b1, mistakes=True))
+    assert keys(result.template_path / "expected" / "q2.npz") == {"step_small"}
+    assert keys(result.bundle_path / "expected" / "q2.npz") == {"step_small", "step_matrix"}
 
 
 def test_bundle_manifest_and_otter_zip(fresh_build):
