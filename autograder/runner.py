@@ -8,12 +8,14 @@ read, and all point arithmetic lives in ``score_question``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from autograder.checks import attachments as checks_attachments
 from autograder.testfiles import Case, Question
 
 MAX_MESSAGE_CHARS = 3000
@@ -28,6 +30,9 @@ class CaseResult:
     points: float
     message: str
     duration_s: float
+    #: What the checks attached while the case ran (``checks.attachments``: curves, error maps,
+    #: arrays as plain JSON data), drawn by the feedback pages.
+    attachments: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,14 @@ def run_case(question: Question, case: Case, namespace: Mapping[str, Any]) -> Ca
     As otter's ``call_func``: ``env`` is the namespace itself and a name the namespace does not
     hold is ``None`` (a failure then also says the name is missing). An :class:`Unavailable`
     value fails the case without running it, naming the global and why."""
+    with checks_attachments.collecting() as attached:
+        result = _run_case(question, case, namespace)
+    if not attached:
+        return result
+    return dataclasses.replace(result, attachments=tuple(attached))
+
+
+def _run_case(question: Question, case: Case, namespace: Mapping[str, Any]) -> CaseResult:
     started = time.perf_counter()
     params = [name for name in case.params if name != "env"]
     unavailable = [namespace[n] for n in params if isinstance(namespace.get(n), Unavailable)]

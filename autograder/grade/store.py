@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS cases (
     score REAL NOT NULL,
     message TEXT NOT NULL,
     duration_s REAL NOT NULL,
+    attachments TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (submission, question, name)
 );
 CREATE TABLE IF NOT EXISTS gradings (
@@ -98,6 +99,14 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Add the columns a store written by an older version lacks (its rows keep their
+        grades; the new columns take their defaults)."""
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(cases)")}
+        if "attachments" not in columns:
+            self.db.execute("ALTER TABLE cases ADD COLUMN attachments TEXT NOT NULL DEFAULT '[]'")
 
     def close(self) -> None:
         self.db.close()
@@ -179,8 +188,8 @@ class Store:
                 for case in question["cases"]:
                     self.db.execute(
                         "INSERT OR REPLACE INTO cases (submission, ord, question, name, hidden, "
-                        "passed, points, score, message, duration_s) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "passed, points, score, message, duration_s, attachments) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             sid,
                             case_ord,
@@ -192,6 +201,7 @@ class Store:
                             float(case["score"]),
                             case["message"],
                             float(case["duration_s"]),
+                            _attachments_json(case.get("attachments")),
                         ),
                     )
                     case_ord += 1
@@ -219,13 +229,40 @@ class Store:
         return [{"name": q, "score": s, "max_score": m} for q, s, m in cur.fetchall()]
 
     def cases(self, sid: str) -> list[dict]:
+        """The cases of one submission in order; ``attachments`` decoded (a list of dicts)."""
         cur = self.db.execute(
-            "SELECT question, name, hidden, passed, points, score, message, duration_s "
+            "SELECT question, name, hidden, passed, points, score, message, duration_s, attachments "
             "FROM cases WHERE submission = ? ORDER BY ord",
             (sid,),
         )
         names = [d[0] for d in cur.description]
-        return [dict(zip(names, row)) for row in cur.fetchall()]
+        rows = [dict(zip(names, row)) for row in cur.fetchall()]
+        for row in rows:
+            row["attachments"] = _attachments_of(row["attachments"])
+        return rows
 
     def grading_counts(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT submission, COUNT(*) FROM gradings GROUP BY submission"))
+
+
+#: An attachment list larger than this is not stored (a bug of a check, never a student's
+#: doing: attachments are computed by the grader, bounded in checks.attachments).
+MAX_ATTACHMENTS_BYTES = 512_000
+
+
+def _attachments_json(value: object) -> str:
+    if not value:
+        return "[]"
+    try:
+        text = json.dumps(list(value), allow_nan=False)
+    except (TypeError, ValueError):  # not plain JSON: the picture is lost, never the grade
+        return "[]"
+    return text if len(text) <= MAX_ATTACHMENTS_BYTES else "[]"
+
+
+def _attachments_of(text: str | None) -> list:
+    try:
+        value = json.loads(text or "[]")
+    except ValueError:
+        return []
+    return value if isinstance(value, list) else []

@@ -310,6 +310,7 @@ class Grader:
                             result = CaseResult(
                                 result.question, result.case, result.hidden, False, result.points,
                                 _truncate(f"{result.message}\n({dead_reason})", 3000), result.duration_s,
+                                result.attachments,
                             )
                     results.append(result)
                 questions.append(_question_dict(score_question(question, tuple(results))))
@@ -380,6 +381,7 @@ def _question_dict(result: Any) -> dict:
                 "score": float(score),
                 "message": str(case.message),
                 "duration_s": float(case.duration_s),
+                "attachments": list(case.attachments),
             }
         )
     return {
