@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import attachments
 from ._safe import (
     REAL_KINDS,
     fmt,
@@ -62,9 +63,12 @@ def check_close(actual, expected, *, rtol=1e-7, atol=0.0, name="value", hint=Non
     if rtol < 0 or atol < 0:
         raise ValueError("rtol and atol must be non-negative")
     problems: list[tuple[str, str]] = []
-    _compare(actual, expected, name, float(rtol), float(atol), problems)
+    leaves: list | None = [] if attachments.active() else None
+    _compare(actual, expected, name, float(rtol), float(atol), problems, leaves)
     if not problems:
         return CloseResult(True, "", [], rtol, atol)
+    for label, act, exp in (leaves or [])[:_MAX_LEAF_REPORTS]:
+        _attach_leaf(act, exp, label, float(rtol), float(atol))
     first_label, first_text = problems[0]
     lines = _known_mistake_lines(actual, expected, rtol, atol) + [first_text]
     others = [label for label, _ in problems[1:]]
@@ -147,7 +151,9 @@ def _container_items(actual):
     return [list.__getitem__(actual, i) for i in range(list.__len__(actual))]
 
 
-def _compare(actual, expected, label, rtol, atol, problems) -> None:
+def _compare(actual, expected, label, rtol, atol, problems, leaves=None) -> None:
+    """Append ``(label, text)`` to ``problems`` per element that differs; with ``leaves`` (a
+    list), also ``(label, actual, expected)`` per differing number or array, for pictures."""
     if isinstance(expected, dict):
         if not isinstance(actual, dict):
             problems.append((label, f"{label}: expected {_describe_expected(expected)}, "
@@ -167,7 +173,7 @@ def _compare(actual, expected, label, rtol, atol, problems) -> None:
         for key in expected:
             if key in actual_keys:
                 _compare(dict.__getitem__(actual, key), expected[key], f"{label}[{key!r}]",
-                         rtol, atol, problems)
+                         rtol, atol, problems, leaves)
         return
     if isinstance(expected, (tuple, list)):
         if not isinstance(actual, (tuple, list)):
@@ -180,7 +186,7 @@ def _compare(actual, expected, label, rtol, atol, problems) -> None:
                                     f"got a {type_name(actual)} of length {len(items)}"))
             return
         for i, (a, e) in enumerate(zip(items, expected)):
-            _compare(a, e, f"{label}[{i}]", rtol, atol, problems)
+            _compare(a, e, f"{label}[{i}]", rtol, atol, problems, leaves)
         return
     if expected is None:
         if actual is not None:
@@ -193,6 +199,28 @@ def _compare(actual, expected, label, rtol, atol, problems) -> None:
     text = _compare_leaf(actual, expected, label, rtol, atol)
     if text:
         problems.append((label, text))
+        if leaves is not None:
+            leaves.append((label, actual, expected))
+
+
+def _attach_leaf(actual, expected, label, rtol, atol) -> None:
+    """Expected and got side by side (small values), or the per-entry relative error (large
+    ones of the same shape). Only real numbers and arrays: a wrong type has no picture."""
+    act, exp = plain_array(actual), plain_array(expected)
+    if act is None or exp is None or act.dtype.kind not in REAL_KINDS or act.size == 0:
+        return
+    act, exp = act.astype(np.float64), exp.astype(np.float64)
+    same = act.shape == exp.shape
+    if attachments.fits(act, exp):
+        attachments.attach(
+            "arrays", title=label, got=attachments.nested(act), expected=attachments.nested(exp),
+            mismatch=_mismatch_mask(act, exp, rtol, atol).tolist() if same else None,
+            shape_got=list(act.shape), shape_expected=list(exp.shape))
+    elif same:
+        with np.errstate(all="ignore"):
+            rel = np.abs(act - exp) / np.maximum(np.abs(exp), atol if atol > 0 else 1e-300)
+        attachments.attach("heatmap", title=f"{label}: relative error per entry",
+                           rel_error=attachments.error_map(rel), rtol=rtol)
 
 
 def _short_key(key):

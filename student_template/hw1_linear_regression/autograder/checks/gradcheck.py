@@ -44,10 +44,11 @@ the same probability. Unnormalised ``u`` moves every coordinate by about ``h``, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import attachments
 from ._safe import as_float_array, as_float_scalar, fmt, fmt_pair, format_index, type_name
 
 __all__ = [
@@ -93,6 +94,9 @@ class GradCheckResult:
     h: float = 1e-6
     direction: int | None = None
     detail: str = ""
+    #: Relative error per checked entry, shaped like ``x`` (NaN where not checked); kept only
+    #: for a failed coordinate check while a case collects attachments (for the error map).
+    rel_errors: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def message(self, name: str = "gradient", hint: str | None = None) -> str:
         """The failure message that the ``assert_*`` functions raise."""
@@ -286,6 +290,11 @@ def _summarise(method, ana, num, floor, rtol, atol, h, ev, labels, directions=No
     else:
         score = ratio
     w = int(np.argmax(score))
+    rel_errors = None
+    if failed.any() and method in ("full", "sampled") and labels is not None and attachments.active():
+        rel_errors = np.full(ev.shape, np.nan)
+        for label, value in zip(labels, np.where(failed & ~np.isfinite(rel), np.inf, rel)):
+            rel_errors[tuple(int(i) for i in label)] = value
     return GradCheckResult(
         passed=not failed.any(),
         max_abs_error=float(err.max()),
@@ -302,6 +311,7 @@ def _summarise(method, ana, num, floor, rtol, atol, h, ev, labels, directions=No
         h=h,
         direction=None if directions is None else int(directions[w]),
         detail=detail,
+        rel_errors=rel_errors,
     )
 
 
@@ -497,6 +507,10 @@ def check_vjp(f, vjp, x, *, n_directions=3, seed=0, h=1e-6, rtol=1e-5, atol=1e-8
 
 
 def _raise_if_failed(res: GradCheckResult, name, hint) -> GradCheckResult:
+    if not res.passed and res.rel_errors is not None:
+        attachments.attach("heatmap", title=f"{name}: relative error per entry "
+                           f"(analytic vs central difference, {res.method} check)",
+                           rel_error=attachments.error_map(res.rel_errors), rtol=res.rtol)
     if not res.passed:
         raise AssertionError(res.message(name, hint))
     return res

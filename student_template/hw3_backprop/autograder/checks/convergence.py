@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import attachments
 from ._safe import as_float_array, as_float_scalar, fmt, plain_array, type_name
 from .compare import _mismatch_mask, assert_close, check_close
 
@@ -125,13 +126,15 @@ def _iterates_of(value):
 
 
 def assert_trajectory_close(actual, reference, *, k=None, rtol=1e-7, atol=0.0,
-                            name="trajectory", hint=None) -> None:
+                            name="trajectory", hint=None, loss_fn=None) -> None:
     """Assert that the first ``k`` steps of ``actual`` match ``reference``; name the first that differs.
 
     ``actual``/``reference`` are :class:`Trajectory` objects or iterate arrays
     ``(steps + 1, *shape)`` (``theta0`` first). ``k`` is the number of steps compared (iterates
     ``0..k``); by default the whole reference, and then the lengths must agree. Metric per entry:
-    ``|actual - reference| <= atol + rtol * |reference|``.
+    ``|actual - reference| <= atol + rtol * |reference|``. ``loss_fn`` (the problem's loss, a
+    trusted function) only shapes the picture a feedback page draws of the compared steps: both
+    runs' losses; without it, both runs' iterate norms.
     """
     ref = as_float_array(_iterates_of(reference), "reference")
     act_raw = _iterates_of(actual)
@@ -156,16 +159,56 @@ def assert_trajectory_close(actual, reference, *, k=None, rtol=1e-7, atol=0.0,
         if act.shape[0] < n:
             _fail(f"{name}: got {act.shape[0]} iterates, expected at least {n} "
                   f"(theta0 and {n - 1} steps)", hint)
-    for t in range(n):
-        if _mismatch_mask(act[t], ref[t], rtol, atol).any():
-            res = check_close(act[t], ref[t], rtol=rtol, atol=atol, name=f"{name}[{t}]")
-            where = ("at step 0: the first iterate must be theta0 itself" if t == 0 else
-                     f"first differs at step {t} (iterates 0..{t - 1} match)")
-            _fail(f"{name}: {where}\n{res.message}", hint)
+    first = next((t for t in range(n) if _mismatch_mask(act[t], ref[t], rtol, atol).any()), None)
+    if attachments.active():
+        _attach_trajectory(act[:n], ref[:n], first, name, rtol, atol, loss_fn)
+    if first is not None:
+        t = first
+        res = check_close(act[t], ref[t], rtol=rtol, atol=atol, name=f"{name}[{t}]")
+        where = ("at step 0: the first iterate must be theta0 itself" if t == 0 else
+                 f"first differs at step {t} (iterates 0..{t - 1} match)")
+        _fail(f"{name}: {where}\n{res.message}", hint)
+
+
+def _attach_trajectory(act, ref, first, name, rtol, atol, loss_fn) -> None:
+    """Both runs as curves for the feedback page, computed here from the plain iterates."""
+    if loss_fn is not None:
+        ylabel = "loss"
+        with np.errstate(all="ignore"):
+            try:
+                got = np.array([_loss(loss_fn, th) for th in act])
+                expected = np.array([_loss(loss_fn, th) for th in ref])
+            except Exception:  # a diverged iterate the loss cannot take: no picture, same verdict
+                return
+    else:
+        ylabel = "norm of the iterate ||theta_t||"
+        with np.errstate(all="ignore"):
+            got = np.linalg.norm(act.reshape(act.shape[0], -1), axis=1)
+            expected = np.linalg.norm(ref.reshape(ref.shape[0], -1), axis=1)
+    got_points, got_steps = attachments.curve_points(got, first)
+    expected_points, expected_steps = attachments.curve_points(expected, first)
+    attachments.attach("curve", title=name, ylabel=ylabel, got=got_points, got_steps=got_steps,
+                       expected=expected_points, expected_steps=expected_steps, rtol=float(rtol),
+                       atol=float(atol), first_diverging=first, tol=None)
 
 
 def _fail(text, hint):
     raise AssertionError(text + (f"\nhint: {hint}" if hint else ""))
+
+
+def _attach_convergence(traj, problem, criterion, tol, where) -> None:
+    """The run's curve against its threshold: loss - f* (loss criterion) or the distance to the
+    optimum, per step; the step where it became non-finite marked."""
+    if criterion == "loss":
+        values, ylabel = traj.losses - problem.f_star, "loss - f*"
+    else:
+        values = np.linalg.norm(traj.iterates.reshape(traj.iterates.shape[0], -1)
+                                - np.asarray(problem.x_star, dtype=np.float64).reshape(1, -1), axis=1)
+        ylabel = "distance to the minimiser ||x - x*||"
+    points, steps = attachments.curve_points(values, traj.diverged_at)
+    attachments.attach("curve", title=where, ylabel=ylabel, got=points, got_steps=steps,
+                       expected=None, expected_steps=None, rtol=0.0, atol=0.0,
+                       first_diverging=traj.diverged_at, tol=float(tol))
 
 
 def _curve(losses: np.ndarray) -> str:
@@ -194,6 +237,8 @@ def assert_converges(step, problem, *, steps, tol, state=None, criterion=None,
     traj = run_steps(step, problem.start(), problem.grad, steps, state, loss_fn=problem.loss)
     losses = traj.losses
     where = f"{name} on {problem.name}"
+    if attachments.active():
+        _attach_convergence(traj, problem, criterion, tol, where)
     if traj.diverged_at is not None:
         _fail(f"{where}: diverged: the iterate or its loss became NaN/inf at step "
               f"{traj.diverged_at} of {steps} (loss {_curve(losses)}); a step size too large, "
