@@ -146,7 +146,7 @@ def test_grades_csv_shape(batch):
     summary, out, _ = batch
     with open(summary.csv_path, newline="") as handle:
         table = list(csv.DictReader(handle))
-    assert list(table[0]) == ["submission", "q1", "q2", "total", "max_total", "status", "message"]
+    assert list(table[0]) == ["submission", "q1", "q2", "total", "max_total", "status", "message", "similarity"]
     by_id = {row["submission"]: row for row in table}
     assert set(by_id) == set(EXPECTED)
     assert by_id["partial"]["q1"] == "3" and by_id["partial"]["q2"] == "0"

@@ -62,7 +62,7 @@ def test_grades_csv_results_json_and_summary(tmp_path):
         csv_path, rows, stats = write_reports(store, tmp_path, ["q1", "q2"], {"q1": 3.0, "q2": 3.0})
     with open(csv_path, newline="") as handle:
         table = list(csv.reader(handle))
-    assert table[0] == ["submission", "q1", "q2", "total", "max_total", "status", "message"]
+    assert table[0] == ["submission", "q1", "q2", "total", "max_total", "status", "message", "similarity"]
     by_id = {row[0]: row for row in table[1:]}
     assert by_id["alice"][1:6] == ["1", "3", "4", "6", "graded"]
     evil = by_id["'=cmd|evil"]  # never a spreadsheet formula

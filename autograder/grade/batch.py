@@ -33,9 +33,10 @@ from autograder.grade.executor import (
     WorkerStartError,
 )
 from autograder.grade.inputs import Skipped, SubmissionInputError, discover
+from autograder.grade.reports import write_reports
 from autograder.grade.store import Store
-from autograder.report import class_stats, summary_table, write_grades_csv, write_results_dir
-from autograder.report.gradescope import hidden_visibility_of, result_file_name
+from autograder.report import summary_table
+from autograder.report.gradescope import hidden_visibility_of
 from autograder.report.summary import ClassStats
 
 
@@ -45,6 +46,14 @@ class OutputBusy(Exception):
 
 class BundleChanged(Exception):
     """The bundle changed on disk (or a worker graded with another one) during the run."""
+
+
+class GradingInterrupted(Exception):
+    """Ctrl-C during grading: what finished is stored and the reports were written from it."""
+
+    def __init__(self, message: str, *, csv_path: Path):
+        super().__init__(message)
+        self.csv_path = csv_path
 
 
 GRADER_FAULT = "grader_fault"
@@ -130,23 +139,6 @@ def _all_failed(task: dict, bundle, status: str, message: str) -> dict:
     }
 
 
-def write_reports(store: Store, out_dir: Path, question_names: list[str], question_max: dict[str, float],
-                  hidden_visibility: str = "after_published"):
-    rows, items = [], []
-    for sub in store.submissions():
-        questions = {q["name"]: q["score"] for q in store.questions(sub["id"])}
-        rows.append({**sub, "questions": questions})
-        items.append((sub, store.cases(sub["id"])))
-    csv_path = write_grades_csv(out_dir / "grades.csv", question_names, rows)
-    write_results_dir(out_dir / "results", items, hidden_visibility=hidden_visibility)
-    # The results file of a submission whose file has disappeared is removed (its rows stay).
-    present = {sub["id"] for sub in rows}
-    for sub in store.submissions(present_only=False):
-        if sub["id"] not in present:
-            (out_dir / "results" / result_file_name(sub["id"])).unlink(missing_ok=True)
-    return csv_path, rows, class_stats(rows, question_names, question_max)
-
-
 def grade_class(
     submissions_dir: str | Path,
     bundle_dir: str | Path,
@@ -187,6 +179,7 @@ def grade_class(
     workers = max(1, int(workers or os.cpu_count() or 1))
     protections_message = None
     fatal = None
+    interrupted = False
 
     with _exclusive(out_dir), Store(out_dir / "results.sqlite") as store:
         disappeared = store.mark_present(ref.id for ref in found.submissions)
@@ -219,14 +212,25 @@ def grade_class(
                 fatal = _run_tasks(store, run_id, executor, todo, bundle, progress, console)
                 protections_message = getattr(executor, "protections_message", None)
                 completed = True
+            except KeyboardInterrupt:
+                interrupted = True  # the reports are still written from what is stored
             finally:
                 if own_executor:
                     # After Ctrl-C or a crash: cancel what is queued and kill the workers now.
                     executor.shutdown(wait=completed, cancel_futures=not completed)
                     _remove_worker_leftovers()
         store.finish_run(run_id)
-        csv_path, rows, stats = write_reports(store, out_dir, question_names, question_max,
-                                              hidden_visibility_of(bundle.manifest))
+        csv_path, rows, stats = write_reports(
+            store, out_dir, question_names, question_max, hidden_visibility_of(bundle.manifest),
+            manifest=bundle.manifest, similarity=_similarity(store, bundle, console),
+            elapsed_s=time.monotonic() - started)
+        if interrupted:
+            graded_now = sum(1 for ref in todo if not store.needs_grading(ref.id, ref.content_hash, bundle.hash))
+            raise GradingInterrupted(
+                f"interrupted: {len(rows)} submissions are kept in {out_dir / 'results.sqlite'} "
+                f"({graded_now} of the {len(todo)} to grade in this run finished) and the reports "
+                f"were written from them; run the same command again to grade the rest",
+                csv_path=csv_path)
 
     if progress:
         console.print(summary_table(stats))
@@ -248,6 +252,18 @@ def grade_class(
         elapsed_s=time.monotonic() - started,
         fatal=fatal,
     )
+
+
+def _similarity(store: Store, bundle, console) -> dict | None:
+    """Identical and near-identical submissions of the class (``report.similarity``). A
+    failure here loses no grade: the reports are written without the flags, and it says so."""
+    try:
+        from autograder.report.similarity import class_similarity
+
+        return class_similarity(store, bundle)
+    except Exception as error:  # noqa: BLE001 - a report section, never a reason to lose grades
+        console.print(f"[yellow]similarity not computed: {type(error).__name__}: {error}[/]")
+        return None
 
 
 def _remove_worker_leftovers() -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autograder.grade.batch import BundleChanged, OutputBusy, grade_class
+from autograder.grade.batch import BundleChanged, GradingInterrupted, OutputBusy, grade_class
 from autograder.grade.bundle import BundleMissing
 from autograder.grade.executor import WorkerStartError
 
 USAGE_ERROR = 2
+INTERRUPTED = 130  # the shell's code for a run ended by SIGINT
 
 
 def parse_limits(pairs: tuple[str, ...] | list[str]):
@@ -42,7 +43,8 @@ def run_grade(
     scheduler: str | None = None,
 ) -> int:
     """Returns the exit code: 0 when the batch completed (whatever the submissions did), 2 for
-    usage errors (no bundle, bad options), 1 when the grading workers could not start at all."""
+    usage errors (no bundle, bad options), 1 when the grading workers could not start at all,
+    130 after Ctrl-C (the reports are written from what is stored; a re-run resumes)."""
     from rich.console import Console
 
     console = Console(stderr=True)
@@ -84,6 +86,9 @@ def run_grade(
     except (BundleChanged, WorkerStartError) as error:  # e.g. the Dask scheduler unreachable
         console.print(f"[red]error:[/] {error}", soft_wrap=True)
         return 1
+    except GradingInterrupted as error:
+        console.print(f"[yellow]{error}[/]\ngrades: {error.csv_path}", soft_wrap=True)
+        return INTERRUPTED
     if summary.fatal:
         console.print(f"[red]error:[/] {summary.fatal}", soft_wrap=True)
         return 1

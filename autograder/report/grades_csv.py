@@ -6,7 +6,7 @@ import csv
 import os
 from pathlib import Path
 
-FIXED_COLUMNS = ("total", "max_total", "status", "message")
+FIXED_COLUMNS = ("total", "max_total", "status", "message", "similarity")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -31,8 +31,10 @@ def _number(value: float | None) -> str:
 def write_grades_csv(path: str | Path, question_names: list[str], rows: list[dict]) -> Path:
     """Write ``grades.csv`` atomically.
 
-    ``rows``: dicts with ``id``, ``score``, ``max_score``, ``status``, ``message`` and
-    ``questions`` (question name -> score).
+    ``rows``: dicts with ``id``, ``score``, ``max_score``, ``status``, ``message``,
+    ``questions`` (question name -> score) and optionally ``status_text`` / ``message_text``
+    (the worded forms of ``report.explain``, written instead when present) and ``similarity``
+    (a flag such as "identical to s017").
     """
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
@@ -47,8 +49,9 @@ def write_grades_csv(path: str | Path, question_names: list[str], rows: list[dic
                     *(_number(scores.get(name)) for name in question_names),
                     _number(row["score"]),
                     _number(row["max_score"]),
-                    row["status"],
-                    _cell_text(row.get("message", "")),
+                    _cell_text(row.get("status_text") or row["status"]),
+                    _cell_text(row.get("message_text", row.get("message", ""))),
+                    _cell_text(row.get("similarity", "")),
                 ]
             )
     os.replace(tmp, path)
