@@ -115,5 +115,40 @@ def demo_command(out, assignments, workers, details, strict) -> None:
         raise click.ClickException(str(error)) from None
     raise SystemExit(code)
 
+@main.command("gradebook")
+@click.argument("outputs", nargs=-1, required=True, metavar="OUT_DIR|NAME=OUT_DIR...")
+@click.option("--out", "out_csv", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The course table to write (course.csv).")
+@click.option("--drop-lowest", type=click.IntRange(min=0), default=1, show_default=True,
+              help="How many of each student's lowest assignment percentages do not count.")
+@click.option("--roster", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              default=None, help="CSV mapping submissions to students (docs/gradebook.md).")
+@click.option("--late", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              default=None, help="CSV of due dates, submission times and extensions.")
+@click.option("--lms", type=click.Choice(["canvas", "moodle"]), default=None,
+              help="Also write a CSV this LMS's gradebook imports.")
+@click.option("--lms-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where the LMS CSV goes (default: <out>-<lms>.csv).")
+def gradebook_command(outputs, out_csv, drop_lowest, roster, late, lms, lms_out) -> None:
+    """Combine graded output folders into one course table (best n-k of n assignments)."""
+    from autograder.report.gradebook import build_gradebook, read_assignment, write_course_csv
+    from autograder.report.late import read_late
+    from autograder.report.lms import write_lms_csv
+    from autograder.report.roster import RosterError, read_roster
+
+    try:
+        book = build_gradebook([read_assignment(spec) for spec in outputs],
+                               drop_lowest=drop_lowest,
+                               roster=read_roster(roster) if roster else None,
+                               late=read_late(late) if late else None)
+    except RosterError as error:
+        raise click.UsageError(str(error)) from None
+    click.echo(f"course table: {write_course_csv(out_csv, book)} ({len(book.rows)} students, "
+               f"best {book.keep} of {len(book.assignments)} assignments)")
+    if lms:
+        target = lms_out or out_csv.with_name(f"{out_csv.stem}-{lms}.csv")
+        click.echo(f"{lms} import file: {write_lms_csv(target, book, lms)}")
+
+
 if __name__ == "__main__":
     main()
