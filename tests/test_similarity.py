@@ -338,3 +338,28 @@ def test_load_class_code_reads_the_store_and_the_template(tmp_path):
     assert {(p["a"], p["b"]) for p in result["near"]} >= {("ann", "dan"), ("ben", "dan")}
     assert "cat" not in result["flags"]
     json.dumps(result)  # plain data
+
+
+def test_fast_pair_scores_equal_copydetects_compare_files():
+    # The class-wide scorer must give copydetect's own compare_files figure for every pair,
+    # and its bound must never drop a pair compare_files puts over the threshold.
+    from autograder.report import similarity as sim
+
+    mixes = [REFERENCE, RENAMED, HONEST,
+             {**HONEST, "normal_equation": REFERENCE["normal_equation"]},
+             {**RENAMED, "gradient_descent": HONEST["gradient_descent"]},
+             {**HONEST, **{k: RENAMED[k] for k in ("squared_error", "squared_error_grad")}},
+             {"design_matrix": HONEST["design_matrix"]}]
+    template = sim._own_parts(template_cells())
+    boilerplate = set(sim._fingerprint("\n".join(template.statements)).hashes)
+    prints = [sim._without(sim._fingerprint(sim._own_code(sim._own_parts(filled(m)), template)),
+                           boilerplate) for m in mixes]
+    scorer = sim._PairScorer(prints)
+    exact = {(a, b): sim._similarity(prints[a], prints[b])
+             for a in range(len(prints)) for b in range(a + 1, len(prints))}
+    assert len({round(v, 3) for v in exact.values()}) >= 5, exact  # not all 0 or 1
+    for (a, b), value in exact.items():
+        assert scorer.similarity(a, b) == pytest.approx(value, abs=1e-12), (a, b)
+    for threshold in (0.05, 0.3, 0.5, 0.8, 0.95):
+        wanted = {pair for pair, value in exact.items() if value >= threshold}
+        assert wanted <= set(scorer.candidates(threshold)), threshold
