@@ -152,6 +152,7 @@ def grade_class(
     workdir_root: str | Path | None = None,
     regrade: bool = False,
     scheduler: str | None = None,
+    feedback_pages: bool = True,
 ) -> GradeSummary:
     """Grade every submission in ``submissions_dir`` against the bundle in ``bundle_dir``.
 
@@ -162,7 +163,8 @@ def grade_class(
     (default: the system's temporary folder); ``regrade`` grades every submission again (e.g. after
     a fix of the grader itself); ``scheduler`` (``tcp://HOST:PORT`` or ``local:N``) grades on a
     Dask cluster (``distributed.DaskExecutor``) instead. Raises ``BundleMissing`` when the bundle is not built and
-    ``OutputBusy`` when another run holds ``out_dir``.
+    ``OutputBusy`` when another run holds ``out_dir``. ``feedback_pages=False`` writes
+    grades.csv and results/ but no HTML pages and no similarity (verify's mutation stage).
     """
     from rich.console import Console
 
@@ -222,7 +224,10 @@ def grade_class(
         store.finish_run(run_id)
         csv_path, rows, stats = write_reports(
             store, out_dir, question_names, question_max, hidden_visibility_of(bundle.manifest),
-            manifest=bundle.manifest, similarity=_similarity(store, bundle, console),
+            # verify's kill matrix reads only the store: pictures for hundreds of mutants
+            # would cost it minutes (``feedback_pages=False``)
+            manifest=bundle.manifest if feedback_pages else None,
+            similarity=_similarity(store, bundle, console) if feedback_pages else None,
             elapsed_s=time.monotonic() - started)
         if interrupted:
             graded_now = sum(1 for ref in todo if not store.needs_grading(ref.id, ref.content_hash, bundle.hash))

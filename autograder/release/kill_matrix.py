@@ -129,6 +129,7 @@ def grade_mutants(
                 grade_class(
                     subs, bundle_dir, out, workers=min(workers, len(chunk)),
                     limits=dict(limits or MUTANT_LIMITS), progress=False, console=quiet,
+                    feedback_pages=False,
                 )
                 with Store(out / "results.sqlite") as store:
                     for sub in store.submissions():
