@@ -363,3 +363,17 @@ def test_fast_pair_scores_equal_copydetects_compare_files():
     for threshold in (0.05, 0.3, 0.5, 0.8, 0.95):
         wanted = {pair for pair, value in exact.items() if value >= threshold}
         assert wanted <= set(scorer.candidates(threshold)), threshold
+
+
+def test_hostile_cells_cost_bounded_time_and_are_not_flagged():
+    # A student controls the size and shape of the code: a 3 MB cell, an expression nested
+    # past the parser's limits, a left-deep sum too deep for ast.unparse, null bytes.
+    huge = "x = 1\n" * 500_000
+    deep_parens = "y = " + "(" * 5000 + "1" + ")" * 5000
+    deep_sum = "z = " + "+".join(["1"] * 30_000)
+    hostile = filled(HONEST) + [huge, deep_parens, deep_sum, "a = 1\x00\n", "%%bash\nrm -rf /"]
+    result = find_similar([("evil", hostile), ("twin", list(hostile)), ("ref", filled(REFERENCE))],
+                          template_cells())
+    # The readable part still compares; nothing of it is like the reference.
+    assert result == {"identical": [["evil", "twin"]], "near": [],
+                      "flags": {"evil": "identical to twin", "twin": "identical to evil"}}

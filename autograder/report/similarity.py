@@ -42,6 +42,10 @@ GUARANTEE = 30
 DEFAULT_THRESHOLD = 0.8
 #: Own code shorter than this (filtered characters: names count one) is never flagged.
 MIN_OWN_CHARS = 60
+#: What of a submission is compared at most (characters): a student controls the size of
+#: the code, and copydetect keeps one hash per character (8 bytes each, plus the k-gram).
+#: These assignments' templates hold ~4,000; larger cells are compared as text, cut here.
+MAX_CODE_CHARS = 50_000
 
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
@@ -77,18 +81,20 @@ def _parse_cell(cell: str) -> ast.Module | None:
 
 def _cell_parts(cell: str) -> tuple[list[str], list[tuple[str, str]]] | None:
     """(normalized statements, (name, dump) of its definitions) of one cell; None if it does
-    not parse."""
+    not parse (or is too large or too deeply nested to be worth the parser's time)."""
+    if len(cell) > MAX_CODE_CHARS:
+        return None
     tree = _parse_cell(cell)
     if tree is None:
         return None
     statements, defs = [], []
-    for stmt in _strip_docstrings(tree).body:
-        try:
+    try:
+        for stmt in _strip_docstrings(tree).body:
             statements.append(ast.unparse(stmt))
-        except (ValueError, RecursionError):
-            continue
-        if isinstance(stmt, _DEFS):
-            defs.append((stmt.name, ast.dump(stmt, annotate_fields=False)))
+            if isinstance(stmt, _DEFS):
+                defs.append((stmt.name, ast.dump(stmt, annotate_fields=False)))
+    except (ValueError, RecursionError, MemoryError):
+        return None
     return statements, defs
 
 
@@ -114,6 +120,7 @@ def _own_parts(cells: list[str], cache: dict | None = None) -> _Own:
 def _fingerprint(code: str):
     from copydetect.detector import CodeFingerprint
 
+    code = code[:MAX_CODE_CHARS]
     return CodeFingerprint("submission.py", NOISE, GUARANTEE - NOISE + 1, filter=True,
                            language="python", fp=io.StringIO(code))
 
@@ -232,10 +239,13 @@ def find_similar(submissions: list[tuple[str, list[str]]], template_cells: list[
     boilerplate = set(_fingerprint("\n".join(template.statements + template.unparsed)).hashes)
 
     groups: dict[str, list[str]] = defaultdict(list)
-    fingerprints = {}
+    fingerprints, prints = {}, {}
     for sid, cells in submissions:
         own = _own_parts(cells, cache)
-        fingerprint = _without(_fingerprint(_own_code(own, template)), boilerplate)
+        code = _own_code(own, template)
+        if code not in prints:  # copies, the case this is for, are fingerprinted once
+            prints[code] = _without(_fingerprint(code), boilerplate)
+        fingerprint = prints[code]
         if fingerprint.token_coverage < min_own_chars:
             continue  # blank or nearly: nothing of the student's own to compare
         fingerprints[sid] = fingerprint
