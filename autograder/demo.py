@@ -4,7 +4,8 @@ The demo class lives in ``examples/<hw>/submissions/`` (made by ``examples/gener
 notebooks, partly correct ones, typical mistakes, hostile ones and unreadable inputs, each named
 after what it is, with ``examples/<hw>/manifest.json`` saying what a correct grader makes of it.
 ``run_demo`` builds any missing or stale bundle (``build/<hw>/``), grades each class into a fresh
-output folder (``demo-out/<hw>/``: ``grades.csv``, ``results/``, ``results.sqlite``), prints the
+output folder (``demo-out/<hw>/``: ``grades.csv``, ``results/``, ``results.sqlite``,
+``summary.html``, ``feedback/<id>.html``), prints the
 summary per assignment, checks every outcome against the manifest and says where the outputs are.
 """
 
@@ -401,6 +402,16 @@ def run_demo(
         console.print(f"  {r.hw}: {r.summary.csv_path}", soft_wrap=True)
         console.print(f"  {pad}  {r.summary.results_dir}/ ({n_results} files)", soft_wrap=True)
         console.print(f"  {pad}  {r.summary.db_path}", soft_wrap=True)
+        console.print(f"  {pad}  {r.out_dir / 'summary.html'} (class summary; feedback pages in "
+                      f"{r.out_dir / 'feedback'}/)", soft_wrap=True)
+    if len(reports) > 1:  # the course table: the lecture's rule, best n-1 of n
+        from autograder.report.gradebook import build_gradebook, read_assignment, write_course_csv
+
+        book = build_gradebook([read_assignment(f"{r.hw}={r.out_dir}") for r in reports],
+                               drop_lowest=1)
+        course = write_course_csv(out_root / "course.csv", book)
+        console.print(f"  course table (best {len(reports) - 1} of {len(reports)} assignments, "
+                      f"`autograder gradebook`): {course}", soft_wrap=True)
     unexpected = sum(len(r.unexpected) for r in reports)
     console.print(
         f"total {time.monotonic() - started_all:.1f} s; "

@@ -263,9 +263,10 @@ def _similarity(store: Store, bundle, console) -> dict | None:
     """Identical and near-identical submissions of the class (``report.similarity``). A
     failure here loses no grade: the reports are written without the flags, and it says so."""
     try:
-        from autograder.report.similarity import class_similarity
+        from autograder.report.similarity import find_similar, load_class_code
 
-        return class_similarity(store, bundle)
+        submissions, template_cells = load_class_code(store, bundle)
+        return find_similar(submissions, template_cells)
     except Exception as error:  # noqa: BLE001 - a report section, never a reason to lose grades
         console.print(f"[yellow]similarity not computed: {type(error).__name__}: {error}[/]")
         return None
