@@ -89,11 +89,12 @@ def read_assignment(spec: str) -> Assignment:
     submissions = []
     if store_path.is_file():
         from autograder.grade.store import Store
+        from autograder.report.explain import status_text
 
         with Store(store_path) as store:
-            for row in store.submissions():
+            for row in store.submissions():  # the status as grades.csv words it
                 submissions.append(Submission(row["id"], float(row["score"]),
-                                              float(row["max_score"]), row["status"]))
+                                              float(row["max_score"]), status_text(row)))
     elif csv_path.is_file():
         with open(csv_path, newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
@@ -144,7 +145,7 @@ def build_gradebook(assignments: list[Assignment], *, drop_lowest: int = 1,
             if len(mine) > 1:
                 row.notes.append(f"{assignment.name}: {len(mine)} submissions ("
                                  f"{', '.join(sorted(s.id for s in mine))}); the best counted")
-            if best.status != GRADED:
+            if best.status != GRADED and not best.status.startswith(GRADED + ";"):
                 row.notes.append(f"{assignment.name}: {best.status}")
             if late is not None:
                 percent, note = late.penalty(assignment.name, key, percent)
