@@ -126,11 +126,13 @@ def find_leaks(
     questions: list[Question],
     expected: Mapping[str, Mapping[str, Any]],
     hidden_only_keys: Mapping[str, set[str]],
+    recorded_by: Mapping[tuple[str, str], str] | None = None,
 ) -> list[Leak]:
     """Everything hidden that can be found in ``template`` (empty when nothing leaks).
 
     ``questions`` are the full test files (hidden cases included), ``expected`` every recorded
-    value (question -> key -> value), ``hidden_only_keys`` the keys only hidden cases use.
+    value (question -> key -> value), ``hidden_only_keys`` the keys only hidden cases use,
+    ``recorded_by`` the case that recorded each (question, key): a leak names the case to fix.
     """
     from autograder.checks import load_expected
 
@@ -187,14 +189,14 @@ def find_leaks(
                 leaks.append(Leak("hidden test", f"tests/{question.path.name}", case.name))
 
     # 3. Hidden expected values: keys in the public npz, equal arrays, raw bytes anywhere.
-    public_leaves: list[np.ndarray] = []
+    public_leaves: list[tuple[str, str, np.ndarray]] = []  # (npz file, key, array)
     for npz in sorted((template / "expected").glob("*.npz")):
         public = load_expected(npz)
         question = npz.stem
         for key in sorted(set(public) & set(hidden_only_keys.get(question, ()))):
             leaks.append(Leak("hidden expected", f"expected/{npz.name}", f"hidden key {key!r}"))
-        for value in public.values():
-            public_leaves.extend(_leaves(value))
+        for public_key, value in public.items():
+            public_leaves.extend((npz.name, public_key, leaf) for leaf in _leaves(value))
     raw_files = {
         path.relative_to(template).as_posix(): path.read_bytes()
         for path in sorted(template.rglob("*"))
@@ -205,14 +207,19 @@ def find_leaks(
             for leaf in _leaves(expected[question][key]):
                 if leaf.size < MIN_ARRAY_SIZE or leaf.dtype.kind not in "biufc":
                     continue
-                for other in public_leaves:
-                    # equal, or equal up to rounding (recorded on another CPU)
+                for npz_name, public_key, other in public_leaves:
+                    # equal, or equal up to rounding (recorded on another CPU); the public key
+                    # names the case that recorded it
                     if other.shape == leaf.shape and (
                         np.array_equal(other, leaf) or not value_differences(other, leaf)
                     ):
-                        leaks.append(
-                            Leak("hidden expected", "expected/", f"{question} {key!r} equals a public value")
-                        )
+                        case = (recorded_by or {}).get((Path(npz_name).stem, public_key))
+                        leaks.append(Leak(
+                            "hidden expected", f"expected/{npz_name}",
+                            f"public key {public_key!r}"
+                            + (f" (recorded by case {case!r})" if case else "")
+                            + f" equals hidden {question} {key!r}",
+                        ))
                         break
                 raw = np.ascontiguousarray(leaf).tobytes()
                 if len(raw) >= 32:

@@ -118,8 +118,13 @@ def boundary_checked(namespace: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _outcomes(results: list[QuestionResult]) -> list[tuple[str, str, bool, str]]:
-    return [(c.question, c.case, c.passed, c.message) for r in results for c in r.cases]
+def differing_cases(first: list[QuestionResult], second: list[QuestionResult]) -> list[str]:
+    """``question/case`` of each case whose outcome or message differs between two runs (in the
+    first run's order): what a TA must seed, not only which submission showed it."""
+    runs = [{(c.question, c.case): (c.passed, c.message) for r in rs for c in r.cases}
+            for rs in (first, second)]
+    keys = list(runs[0]) + [k for k in runs[1] if k not in runs[0]]
+    return [f"{q}/{case}" for q, case in keys if runs[0].get((q, case)) != runs[1].get((q, case))]
 
 
 def _score(results: list[QuestionResult]) -> tuple[float, float]:
@@ -253,21 +258,24 @@ def verify_assignment(
         # of the expected values means the same as the bundle's (floats within ULPS).
         recorded = record_expected(load_questions(source.tests_dir), solutions, hw=hw)
         unstable = []
-        if _outcomes(run_all(questions, reference)) != _outcomes(ref_results):
-            unstable.append("reference")
-        if _outcomes(run_all(questions, blank)) != _outcomes(blank_results):
-            unstable.append("blank template")
-        for path, results in mutant_runs:
-            if not results:
-                continue
-            again = check_mutant(path, questions, reference)[2]
-            if _outcomes(again) != _outcomes(results):
-                unstable.append(f"mutant {path.stem}")
+        reruns = [("reference", run_all(questions, reference), ref_results),
+                  ("blank template", run_all(questions, blank), blank_results)]
+        reruns += [(f"mutant {path.stem}", check_mutant(path, questions, reference)[2], results)
+                   for path, results in mutant_runs if results]
+        unstable_cases: set[str] = set()
+        for label, again, first in reruns:
+            cases = differing_cases(first, again)
+            if cases:
+                unstable.append(f"{', '.join(cases)} on the {label}")
+                unstable_cases.update(cases)
         unstable += recording_differences(recorded.values, built.bundle_path / "expected")
         report.add(
             "deterministic (second run, same outcomes and messages)",
             not unstable,
-            "differs: " + ", ".join(unstable[:5])
+            "differs: " + "; ".join(unstable[:5])
+            + (f" (fix: {', '.join(sorted(unstable_cases))} must give the same result every "
+               "run: seed every random draw, e.g. np.random.default_rng(<seed>))"
+               if unstable_cases else "")
             if unstable
             else f"reference, blank, mutants; expected values within {ULPS} ULPs",
         )
@@ -281,6 +289,8 @@ def verify_assignment(
             questions=load_questions(source.tests_dir),
             expected=recorded.values,
             hidden_only_keys=recorded.hidden_only_keys(),
+            recorded_by={key: case for (_, case), keys in recorded.keys_by_case.items()
+                         for key in keys},
         )
         report.add(
             "nothing hidden in the student copy",
