@@ -111,6 +111,12 @@ def test_scores_per_question_and_case(written):
     assert "Total: 6 / 6" in full.text and "status: graded" in full.text
 
 
+def test_page_names_the_file_not_the_instructors_folder(graded, written):
+    text = _page(written, "partial")
+    assert "graded from partial.ipynb" in Page(text).text
+    assert str(graded.parent) not in text
+
+
 def test_status_in_words_and_the_grader_message(written):
     page = Page(_page(written, PICTURES_ID))
     assert "graded; code cell 4 dropped: memory limit" in page.text
@@ -329,3 +335,19 @@ def test_page_of_a_vanished_submission_is_removed(graded, tmp_path):
     assert "floods" not in written["feedback"]
     assert not (out / "feedback" / "floods.html").exists()
     assert "floods" not in written["summary"].read_text(encoding="utf-8")
+
+
+def test_unchanged_pages_are_not_drawn_again(graded, tmp_path):
+    import shutil
+
+    out = tmp_path / "again"
+    shutil.copytree(graded, out)
+    with Store(out / "results.sqlite") as store:
+        first = write_pages(out, store, tiny_manifest())
+        inodes = {sid: path.stat().st_ino for sid, path in first["feedback"].items()}
+        write_pages(out, store, tiny_manifest())  # same data, same code: nothing rewritten
+        assert {sid: p.stat().st_ino for sid, p in first["feedback"].items()} == inodes
+        # another visibility changes what the pages show: every page is drawn again
+        visible = write_pages(out, store, tiny_manifest("visible"))
+    assert all(p.stat().st_ino != inodes[sid] for sid, p in visible["feedback"].items())
+    assert HIDDEN_SECRET_MESSAGE in html.unescape(visible["feedback"][PICTURES_ID].read_text())

@@ -13,7 +13,9 @@ values. Everything else is escaped by the page's Jinja environment (``html_page`
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import PurePath
 
 from autograder.report import plots
 from autograder.report.explain import output_was_cut, status_text
@@ -25,6 +27,7 @@ MAX_PAGE_OUTPUT = 10_000
 MAX_TABLE_ENTRIES = 50
 
 _PAGE = """{% extends "frame.html" %}
+{% block head %}<meta name="autograder-page" content="{{ page_key }}">{% endblock %}
 {% block body %}
 <h1>Feedback: {{ sid }}</h1>
 <p class="muted">{{ assignment }}{% if source %} &middot; graded from {{ source }}{% endif %}</p>
@@ -104,9 +107,14 @@ class _Question:
 
 
 def feedback_html(submission: dict, questions: list[dict], cases: list[dict], *,
-                  hidden_visibility: str, assignment: str = "") -> str:
+                  hidden_visibility: str, assignment: str = "", page_key: str = "",
+                  drawn: dict[str, dict] | None = None) -> str:
     """The page of one submission: ``submission`` a ``Store.submissions()`` row, ``questions``
-    and ``cases`` what ``Store.questions`` / ``Store.cases`` return for it."""
+    and ``cases`` what ``Store.questions`` / ``Store.cases`` return for it. ``page_key`` is
+    written into the page (``pages`` compares it to skip unchanged pages); ``drawn``, a dict
+    the caller keeps across the pages of one class, reuses the picture of an attachment already
+    drawn (the passed cases of correct submissions carry the same curves)."""
+    drawn = {} if drawn is None else drawn
     show_hidden = hidden_visibility == "visible"
     by_name = {q["name"]: _Question(q["name"], q["score"], q["max_score"]) for q in questions}
     for case in cases:
@@ -121,15 +129,17 @@ def feedback_html(submission: dict, questions: list[dict], cases: list[dict], *,
             "withheld": withheld,
             # withheld: not even handed to the template
             "message": "" if withheld else str(case["message"]),
-            "pictures": [] if withheld else [_picture(a) for a in case.get("attachments") or []
+            "pictures": [] if withheld else [_drawn(a, drawn) for a in case.get("attachments") or []
                                              if isinstance(a, dict)],
         })
     output, output_note = bounded_output(str(submission.get("output") or ""))
     return _ENV.get_template("feedback.html").render(
         title=f"Feedback: {submission['id']}",
+        page_key=page_key,
         sid=submission["id"],
         assignment=assignment,
-        source=submission.get("source") or "",
+        # the file's name only: the folder it was graded from is the instructor's business
+        source=PurePath(str(submission.get("source") or "")).name,
         score=submission["score"],
         max_score=submission["max_score"],
         status=status_text(submission),
@@ -158,6 +168,13 @@ def bounded_output(output: str) -> tuple[str, str]:
 
 
 # -- attachments -------------------------------------------------------------------------------
+
+def _drawn(att: dict, drawn: dict[str, dict]) -> dict:
+    key = json.dumps(att, sort_keys=True, allow_nan=True)
+    if key not in drawn:
+        drawn[key] = _picture(att)
+    return drawn[key]
+
 
 def _picture(att: dict) -> dict:
     """What the template shows for one attachment: an image (data URI, alt text, caption) or,

@@ -58,6 +58,7 @@ _FRAME = """<!DOCTYPE html>
 <meta http-equiv="Content-Security-Policy" content="{{ csp }}">
 <meta name="referrer" content="no-referrer">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+{% block head %}{% endblock %}
 <title>{{ title }}</title>
 <style>{{ style }}</style>
 </head>

@@ -9,6 +9,9 @@ removed, as its results file is.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -36,6 +39,38 @@ def feedback_href(sid: str) -> str:
     return f"{FEEDBACK_DIR}/{quote(feedback_file_name(sid), safe='')}"
 
 
+@functools.cache
+def _renderer_hash() -> str:
+    """What the pages' look depends on besides the data: the sources of the modules that draw
+    them and matplotlib's version."""
+    import matplotlib
+
+    from autograder.report import feedback_page, html_page, plots
+
+    digest = hashlib.sha256(matplotlib.__version__.encode())
+    for module in (feedback_page, html_page, plots):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()
+
+
+def page_key(submission: dict, questions: list[dict], cases: list[dict], visibility: str,
+             assignment: str) -> str:
+    """A hash of everything a feedback page shows and of the code that draws it: a page whose
+    key is unchanged is not drawn again (a re-run of a graded class redraws nothing)."""
+    data = json.dumps([submission, questions, cases, visibility, assignment], sort_keys=True,
+                      default=str)
+    return hashlib.sha256((_renderer_hash() + data).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _holds_key(path: Path, key: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    return f'<meta name="autograder-page" content="{key}">'.encode() in head
+
+
 def write_pages(out_dir: str | Path, store: Store, manifest: dict, *,
                 similarity: dict | None = None, elapsed_s: float | None = None) -> dict:
     """Write every feedback page and the summary; returns ``{"summary": Path, "feedback":
@@ -48,12 +83,16 @@ def write_pages(out_dir: str | Path, store: Store, manifest: dict, *,
     question_names = [q["name"] for q in manifest.get("questions", [])]
     question_max = {q["name"]: float(q.get("points", 0.0)) for q in manifest.get("questions", [])}
 
-    entries, written = [], {}
+    entries, written, drawn = [], {}, {}
     for sub in store.submissions():
         questions, cases = store.questions(sub["id"]), store.cases(sub["id"])
-        page = feedback_html(sub, questions, cases, hidden_visibility=visibility,
-                             assignment=assignment)
-        written[sub["id"]] = write_atomic(feedback_dir / feedback_file_name(sub["id"]), page)
+        path = feedback_dir / feedback_file_name(sub["id"])
+        key = page_key(sub, questions, cases, visibility, assignment)
+        if not _holds_key(path, key):
+            page = feedback_html(sub, questions, cases, hidden_visibility=visibility,
+                                 assignment=assignment, page_key=key, drawn=drawn)
+            write_atomic(path, page)
+        written[sub["id"]] = path
         entries.append({"submission": sub, "questions": {q["name"]: q["score"] for q in questions},
                         "cases": cases})
     for sub in store.submissions(present_only=False):

@@ -16,7 +16,13 @@ import math
 import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
+from matplotlib.ticker import (
+    FuncFormatter,
+    LogLocator,
+    MaxNLocator,
+    NullFormatter,
+    NullLocator,
+)
 
 REFERENCE_COLOUR = "#1f77b4"
 STUDENT_COLOUR = "#d62728"
@@ -120,6 +126,11 @@ def _choose_log_scale(ax, values: np.ndarray) -> str:
     if np.all(finite > 0):
         ax.set_yscale("log")
         _plain_log_labels(ax.yaxis)
+        decades = np.log10(finite.max() / finite.min())
+        if decades < 1:  # decades alone would label one tick, or none
+            ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
+        elif decades < 2:
+            ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         return "log"
     ax.set_yscale("symlog", linthresh=_smallest_positive(np.abs(finite)))
     _plain_log_labels(ax.yaxis)
@@ -130,6 +141,7 @@ def _plain_log_labels(axis) -> None:
     """Decades labelled "0.001", "1e-05" in plain text: matplotlib's default mathtext labels
     ("10^-5") cost most of a picture's drawing time, and a class has hundreds of pictures."""
     axis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
+    axis.set_minor_locator(NullLocator())  # (minor ticks: most of the rest of that time)
     axis.set_minor_formatter(NullFormatter())
 
 
