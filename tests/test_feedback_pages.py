@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import shutil
 import struct
 from html.parser import HTMLParser
 from pathlib import Path
@@ -32,7 +33,7 @@ from tests.fixtures.pages_class import (
     PICTURES_ID,
     SCRIPT_PAYLOAD,
     curve_attachment,
-    graded_class,
+    shared_graded_class,
     tiny_manifest,
 )
 
@@ -76,7 +77,9 @@ def png_size(uri: str) -> tuple[int, int]:
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    return graded_class(tmp_path_factory.mktemp("pages-class"))
+    out = tmp_path_factory.mktemp("pages") / "out"
+    shutil.copytree(shared_graded_class(tmp_path_factory), out)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -325,8 +328,6 @@ def test_summary_lists_what_needs_a_look_and_similarity(written):
 
 
 def test_page_of_a_vanished_submission_is_removed(graded, tmp_path):
-    import shutil
-
     out = tmp_path / "copy"
     shutil.copytree(graded, out)
     with Store(out / "results.sqlite") as store:
@@ -338,8 +339,6 @@ def test_page_of_a_vanished_submission_is_removed(graded, tmp_path):
 
 
 def test_unchanged_pages_are_not_drawn_again(graded, tmp_path):
-    import shutil
-
     out = tmp_path / "again"
     shutil.copytree(graded, out)
     with Store(out / "results.sqlite") as store:

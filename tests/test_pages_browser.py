@@ -11,6 +11,7 @@ its own: a page that carried the payloads unescaped still runs none of them.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ from tests.fixtures.pages_class import (
     NAME_JS,
     PICTURES_ID,
     SCRIPT_PAYLOAD,
-    graded_class,
+    shared_graded_class,
     tiny_manifest,
 )
 
@@ -45,7 +46,8 @@ PWNED_IDS = ("pwned-img", "pwned-js")
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory):
-    out = graded_class(tmp_path_factory.mktemp("browser-class"))
+    out = tmp_path_factory.mktemp("browser") / "out"
+    shutil.copytree(shared_graded_class(tmp_path_factory), out)
     similarity = {"identical": [["correct", NAME_JS]],
                   "near": [{"a": NAME_IMG, "b": "partial", "similarity": 0.97}]}
     with Store(out / "results.sqlite") as store:
