@@ -70,3 +70,25 @@ def test_templates_ship_public_mistakes_only(hw, fresh_build):
         hidden = {k for k in everything if k.startswith(PREFIX)} - mistakes
         assert all(k[len(PREFIX):].rsplit(":", 1)[0] not in public for k in hidden)
     assert public_total > 0, f"{hw}: no known mistake ships with the template"
+
+
+def test_hw4_known_mistakes_read_as_sentences():
+    """The student reads "your result is what <stub> returns when it <the mutant's first
+    docstring line, lower-cased>": each hw4 mutant's line starts with a verb, so it reads."""
+    from autograder.release.sources import PROJECT_ROOT
+
+    whys = {}
+    for npz in sorted((PROJECT_ROOT / "student_template" / "hw4_optimizers" / "expected")
+                      .glob("*.npz")):
+        for key, value in load_expected(npz).items():
+            if key.startswith(PREFIX):
+                whys[key.rsplit(":", 1)[1]] = value["why"]
+    assert whys["momentum_step__ema_form"] == (
+        "momentum_step returns when it uses the RL lecture's averaged form velocity' = "
+        "beta v + (1 - beta) grad, not heavy ball (check: no (1 - beta) factor)"
+    )
+    assert len(whys) >= 15
+    for mutant, why in sorted(whys.items()):
+        words = why.split(" returns when it ", 1)[1].split()
+        verb = words[1] if words[0] == "never" else words[0]
+        assert verb.endswith("s"), f"{mutant}: {why!r} does not read as a sentence"

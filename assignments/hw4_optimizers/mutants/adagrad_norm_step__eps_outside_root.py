@@ -1,4 +1,4 @@
-"""Epsilon added outside the square root: sqrt(accum') + eps.
+"""Adds epsilon outside the square root: sqrt(accum') + eps.
 
 fails: q3
 message: eps inside the square root

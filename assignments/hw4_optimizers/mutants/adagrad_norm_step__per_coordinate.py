@@ -1,4 +1,4 @@
-"""Per-coordinate accumulator (AdaGrad proper) instead of the lecture's single scalar.
+"""Keeps a per-coordinate accumulator (AdaGrad proper), not the lecture's single scalar.
 
 fails: q3
 message: one scalar accumulator

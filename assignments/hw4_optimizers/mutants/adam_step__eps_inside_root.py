@@ -1,4 +1,4 @@
-"""Epsilon inside the square root, sqrt(vhat + eps) (the RL lecture's variant).
+"""Puts epsilon inside the square root, sqrt(vhat + eps) (the RL lecture's variant).
 
 fails: q5
 message: epsilon goes outside the square root

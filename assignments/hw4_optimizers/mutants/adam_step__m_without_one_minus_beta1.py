@@ -1,4 +1,4 @@
-"""First moment accumulated as beta1 m + grad (heavy-ball style) instead of an average.
+"""Accumulates the first moment as beta1 m + grad (heavy-ball style), not an average.
 
 fails: q5
 message: m' = beta1 m + (1 - beta1) grad

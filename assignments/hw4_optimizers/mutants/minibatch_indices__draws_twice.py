@@ -1,5 +1,6 @@
-"""Right batches, but draws a second permutation (e.g. a leftover debugging line), which
-advances the caller's generator and changes every later epoch.
+"""Draws a second permutation after the batches' own (a leftover debugging line, say).
+
+The batches are right, but the caller's generator advances twice: every later epoch changes.
 
 fails: q1
 message: not the state after exactly one call

@@ -1,4 +1,4 @@
-"""The RL lecture's averaged form velocity' = beta v + (1 - beta) grad instead of heavy ball.
+"""Uses the RL lecture's averaged form velocity' = beta v + (1 - beta) grad, not heavy ball.
 
 fails: q2
 message: no (1 - beta) factor

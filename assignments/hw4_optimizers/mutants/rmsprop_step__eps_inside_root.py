@@ -1,4 +1,4 @@
-"""Epsilon inside the square root, sqrt(v' + eps) (the RL lecture's variant).
+"""Puts epsilon inside the square root, sqrt(v' + eps) (the RL lecture's variant).
 
 fails: q4
 message: epsilon outside the square root
