@@ -84,7 +84,8 @@ def _open(driver, path: Path) -> list[dict]:
 def _screenshot(driver, path: Path) -> Path:
     """A screenshot of the whole page (the window grown to the page's height, bounded)."""
     height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1280, max(600, min(int(height) + 40, 6000)))
+    # (the window is taller than its viewport by the browser frame: 200 px covers it)
+    driver.set_window_size(1280, max(600, min(int(height) + 200, 6000)))
     driver.save_screenshot(str(path))
     driver.set_window_size(1280, 1000)
     return path
