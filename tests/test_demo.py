@@ -176,6 +176,12 @@ def test_demo_grades_a_small_class_end_to_end(tmp_path):
     assert len(list((tmp_path / "demo-out" / hw / "results").glob("*.json"))) == len(keep)
     assert f"{len(keep)}/{len(keep)} as the manifest expects" in text
     assert "grades.csv" in text and "results.sqlite" in text
+    # the pages: a feedback page per submission and the class summary linking to them
+    out_hw = tmp_path / "demo-out" / hw
+    assert len(list((out_hw / "feedback").glob("*.html"))) == len(keep)
+    summary = (out_hw / "summary.html").read_text()
+    assert "feedback/s001_correct.html" in summary
+    assert "summary.html" in text
     assert "sandbox" in text  # the protections line, printed once
     assert text.count("protections") <= 1
 
