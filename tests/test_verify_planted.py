@@ -22,11 +22,13 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from autograder.release.case_lint import never_failing_checks
 from autograder.release.console import run_verify
 from autograder.release.core import build_assignment
 from autograder.release.sources import PROJECT_ROOT
-from autograder.release.verify import CASE_TIME_BUDGET_S
+from autograder.release.verify import CASE_TIME_BUDGET_S, CHECKS_CAN_FAIL
 from autograder.release.verify_mutants import MutationOptions
+from autograder.testfiles import load_questions
 
 HW = "hw4_optimizers"
 #: One hand-written mutant per stub (sgd_linear_regression's cases are killed by those of the
@@ -103,7 +105,7 @@ def verify_copy(base: Path, tmp_path: Path, plant: Callable[[Path], None] | None
         if rebuild:
             _build_template(root)
     out = io.StringIO()
-    code = run_verify((HW,), repo_root=root, console=Console(file=out, width=400),
+    code = run_verify((HW,), repo_root=root, console=Console(file=out, width=2000),
                       mutation=OPTIONS)
     data = json.loads((root / "build" / HW / "verify.json").read_text(encoding="utf-8"))
     checks = {c["name"]: (c["ok"], c["detail"]) for c in data["checks"]}
@@ -118,15 +120,18 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new), encoding="utf-8")
 
 
-def assert_not_ready(result: Verified, row: str, *names: str) -> None:
+def assert_not_ready(result: Verified, row: str, *names: str, also: tuple[str, ...] = ()) -> None:
+    """NOT ready; ``row`` (and the rows ``also``) fail, nothing else; ``row`` names ``names``."""
     assert result.code == 1, result.output
     assert f"{HW}: NOT ready" in result.output
-    assert result.failed == {row}, result.failed
+    assert result.failed == {row, *also}, result.failed
     detail = result.detail(row)
     for name in names:
         assert name in detail, detail
-    # the terminal says it too, one line per failed check
-    assert f"{HW}: FAIL {row}: {detail}" in result.output
+    # the terminal says it too, one line per failed check (shown with `pytest -s`)
+    for failed in (row, *also):
+        print(f"FAIL {failed}: {result.detail(failed)}")
+        assert f"{HW}: FAIL {failed}: {result.detail(failed)}" in result.output
 
 
 def test_control_unmodified_copy_is_ready(base_copy, tmp_path):
@@ -134,7 +139,7 @@ def test_control_unmodified_copy_is_ready(base_copy, tmp_path):
     assert result.failed == set(), "\n".join(f"{n}: {result.detail(n)}" for n in result.failed)
     ok_timing = result.checks[TIMING_ROW][0]
     assert result.ready == ok_timing and result.code == (0 if ok_timing else 1), result.output
-    for row in (KILL_MATRIX_ROW, BATCH_SURVIVOR_ROW, DETERMINISM_ROW, LEAK_ROW,
+    for row in (KILL_MATRIX_ROW, CHECKS_CAN_FAIL, BATCH_SURVIVOR_ROW, DETERMINISM_ROW, LEAK_ROW,
                 "blank template scores zero", "student_template is current"):
         assert result.checks[row][0], row
     assert result.detail(BATCH_SURVIVOR_ROW) == f"{len(KEPT_MUTANTS)}/{len(KEPT_MUTANTS)} killed"
@@ -153,7 +158,9 @@ def test_case_returning_before_its_assert_is_dead(base_copy, tmp_path):
 
     result = verify_copy(base_copy, tmp_path, plant)
     assert_not_ready(result, KILL_MATRIX_ROW, f"q2/{case} kills none of {len(KEPT_MUTANTS)}",
-                     "a `return` before its assert?")
+                     "a `return` before its assert?", also=(CHECKS_CAN_FAIL,))
+    assert f"q2/{case} (tests/q2.py line " in result.detail(CHECKS_CAN_FAIL)
+    assert "`return` before line" in result.detail(CHECKS_CAN_FAIL)
 
 
 def test_case_comparing_expected_with_itself_is_dead(base_copy, tmp_path):
@@ -166,7 +173,10 @@ def test_case_comparing_expected_with_itself_is_dead(base_copy, tmp_path):
 
     result = verify_copy(base_copy, tmp_path, plant)
     assert_not_ready(result, KILL_MATRIX_ROW, f"q5/{case} kills none of",
-                     "the expected value compared with itself?")
+                     "the expected value compared with itself?", also=(CHECKS_CAN_FAIL,))
+    assert (f"q5/{case} (tests/q5.py line " in result.detail(CHECKS_CAN_FAIL)
+            and "assert_close(expected, expected, ...) compares a value with itself"
+            in result.detail(CHECKS_CAN_FAIL))
     # only the vacuous case is dead: the other q5 cases still kill the Adam mutant
     assert result.detail(KILL_MATRIX_ROW).count("kills none of") == 1
 
@@ -242,3 +252,25 @@ def test_unseeded_random_case_is_not_deterministic(base_copy, tmp_path):
                      f"(fix: q1/{case} must give the same result every run: seed")
     # the reference passes it every time: its outcome, not the mutant, is stable
     assert "on the reference" not in result.detail(DETERMINISM_ROW)
+
+
+def test_return_cutting_off_one_check_of_a_live_case(base_copy, tmp_path):
+    """The issue's own example: hw4 q2's first case with ``return`` just before its
+    ``assert_close``. Its ``assert_no_mutation`` still kills the in-place mutant, so the kill
+    matrix keeps the case alive; the source row names the check cut off. (Read from the
+    source, no verify run needed: the row's wiring is shown by the dead-case tests.)"""
+    tests = tmp_path / "tests"
+    shutil.copytree(base_copy / "assignments" / HW / "tests", tests)
+    case = "momentum_step: one step, velocity' = beta v + grad"
+    edit(tests / "q2.py",
+         "    assert_close(got, expected, rtol=1e-12, atol=1e-15,\n"
+         "                 name=\"momentum_step(theta, grad, velocity, lr=0.1, beta=0.9)\"",
+         "    return\n"
+         "    assert_close(got, expected, rtol=1e-12, atol=1e-15,\n"
+         "                 name=\"momentum_step(theta, grad, velocity, lr=0.1, beta=0.9)\"")
+    text = (tests / "q2.py").read_text(encoding="utf-8").splitlines()
+    ret = text.index("    return") + 1
+    assert never_failing_checks(load_questions(tests)) == [
+        f"q2/{case} (tests/q2.py line {ret}): `return` before line {ret + 1}, which never runs"
+    ]
+    assert never_failing_checks(load_questions(base_copy / "assignments" / HW / "tests")) == []

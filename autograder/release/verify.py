@@ -16,6 +16,7 @@ from typing import Any
 
 import nbformat
 
+from autograder.release.case_lint import never_failing_checks
 from autograder.release.core import build_assignment, compare_trees
 from autograder.release.expected import expected_dir_unset, record_expected, reference_namespace
 from autograder.release.leaks import find_leaks
@@ -28,6 +29,7 @@ from autograder.testfiles import Question, load_questions
 
 #: A case must finish well under a second against a correct submission (docs/architecture.md).
 CASE_TIME_BUDGET_S = 1.0
+CHECKS_CAN_FAIL = "every check can fail (source: no `return` before it, no self-comparison)"
 
 
 @dataclass(frozen=True)
@@ -231,6 +233,17 @@ def verify_assignment(
             "blank template scores zero",
             earned == 0 and not passing,
             f"{earned:g}/{possible:g}" + (f"; passing: {', '.join(passing)}" if passing else ""),
+        )
+
+        # 2b. No check that cannot fail, read from the source: the kill matrix judges whole
+        # cases, and a case with one live check hides a dead one.
+        never = never_failing_checks(load_questions(source.tests_dir))
+        report.add(
+            CHECKS_CAN_FAIL,
+            not never,
+            "; ".join(never[:5]) + (" (fix: delete the `return`, compare the student's result)"
+                                    if never else "")
+            or "no `return` before a check, no value compared with itself",
         )
 
         # 3. Every mutant loses points on its listed questions, with the listed message.
