@@ -231,6 +231,7 @@ def test_public_case_leaking_a_hidden_expected_value(base_copy, tmp_path):
     assert_not_ready(result, LEAK_ROW, "hidden expected in expected/q2.npz",
                      f"public key 'mom_peek' (recorded by case {case!r})",
                      "equals hidden q2 'mom_hidden_beta0'")
+    assert result.detail(LEAK_ROW).count("mom_peek") == 1  # once, not once per array
 
 
 def test_unseeded_random_case_is_not_deterministic(base_copy, tmp_path):
@@ -271,6 +272,7 @@ def test_return_cutting_off_one_check_of_a_live_case(base_copy, tmp_path):
     text = (tests / "q2.py").read_text(encoding="utf-8").splitlines()
     ret = text.index("    return") + 1
     assert never_failing_checks(load_questions(tests)) == [
-        f"q2/{case} (tests/q2.py line {ret}): `return` before line {ret + 1}, which never runs"
+        f"q2/{case} (tests/q2.py line {ret}): `return` before line {ret + 1}, which never runs "
+        "(fix: delete the `return`)"
     ]
     assert never_failing_checks(load_questions(base_copy / "assignments" / HW / "tests")) == []

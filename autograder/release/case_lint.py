@@ -75,7 +75,8 @@ def never_failing_checks(questions: list[Question]) -> list[str]:
             offset = first - 1
             for ret, nxt in _after_return(func):
                 problems.append(f"{where}{ret + offset}): `return` before line {nxt + offset}, "
-                                "which never runs")
+                                "which never runs (fix: delete the `return`)")
             for line, call in _self_comparisons(func):
-                problems.append(f"{where}{line + offset}): {call} compares a value with itself")
+                problems.append(f"{where}{line + offset}): {call} compares a value with itself "
+                                "(fix: compare the student's result with it)")
     return problems

@@ -228,4 +228,5 @@ def find_leaks(
                             leaks.append(
                                 Leak("hidden expected", rel, f"bytes of {question} {key!r}")
                             )
-    return leaks
+    # each leaf of a leaked tuple finds the same public key: say it once
+    return list(dict.fromkeys(leaks))

@@ -241,9 +241,7 @@ def verify_assignment(
         report.add(
             CHECKS_CAN_FAIL,
             not never,
-            "; ".join(never[:5]) + (" (fix: delete the `return`, compare the student's result)"
-                                    if never else "")
-            or "no `return` before a check, no value compared with itself",
+            "; ".join(never[:5]) or "no `return` before a check, no value compared with itself",
         )
 
         # 3. Every mutant loses points on its listed questions, with the listed message.
