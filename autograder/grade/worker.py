@@ -80,6 +80,13 @@ class _BudgetedProxy:
             )
         return self._proxy(*args, **kwargs)
 
+    def run_loop(self, *args: Any) -> Any:  # a StepCall loop run in the sandbox: one call
+        if self._budget.spent:
+            raise self._timeout_error(
+                f"grading time budget of {self._budget.seconds:.0f} s for this submission is spent"
+            )
+        return self._proxy.run_loop(*args)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._proxy, name)
 

@@ -23,7 +23,7 @@ import warnings
 
 import numpy as np
 
-from . import _linux, codec, shims
+from . import _linux, codec, loops, shims
 from .arena import ChildArena
 
 SOCK_FD = 3
@@ -418,6 +418,67 @@ class Session:
         except codec.CodecError as exc:
             self.send({"op": "protocol_error", "error": str(exc)[:MAX_ERROR], "labels": labels})
 
+    def serve_loop(self, msg: dict, arrs: list) -> None:
+        """Run a step loop (``loops``) with the student's function; send back the iterates,
+        the final state and, if a step's output was malformed, that output. A step that
+        raises, or returns what cannot cross, ends the loop as the same call would end."""
+        name = msg.get("name")
+        fn = self.ns.get(name) if isinstance(name, str) else None
+        if fn is None or not callable(fn):
+            self.send({"op": "missing", "name": str(name)[:200]})
+            return
+        self._rngs = []
+        self._arrs = arrs
+        try:
+            plan = loops.Plan(codec.decode(msg.get("plan"), arrs, self._on_handle))
+        except (codec.CodecError, loops.LoopError) as exc:
+            self.send({"op": "protocol_error", "error": f"bad loop: {exc}"})
+            return
+        theta, state, shape = plan.theta0, plan.state, plan.theta0.shape
+        iterates, stop = [theta], None
+        caught: list = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                with np.errstate(divide="warn", over="warn", invalid="warn", under="ignore"):
+                    for t in range(1, plan.steps + 1):
+                        self._arm_cpu()
+                        grad = plan.grad(theta.copy())
+                        args, kwargs = plan.arguments(theta.copy(), grad, state, t)
+                        out = fn(*args, **kwargs)
+                        if not loops.is_plain(out):
+                            codec.encode(out, [])  # raises the codec's own words for it
+                        unpacked = plan.unpack(out, state)
+                        new = None if unpacked is None else loops.iterate_of(unpacked[0], shape)
+                        if new is None:
+                            stop = {"step": t, "out": out}
+                            break
+                        theta, state = new, unpacked[1]
+                        iterates.append(theta)
+                        if not np.isfinite(theta).all():
+                            break
+        except codec.CodecError as exc:
+            self.send({"op": "protocol_error", "error": str(exc)[:MAX_ERROR],
+                       "warnings": _warning_texts(caught)})
+            return
+        except BaseException as exc:
+            self.send({"op": "raise", "error": describe(exc), "tb": student_traceback(exc),
+                       "warnings": _warning_texts(caught)})
+            return
+        arrays: list = []
+        try:
+            reply = {"op": "loop", "iterates": codec.encode(np.stack(iterates), arrays),
+                     "state": codec.encode(state, arrays),
+                     "stop": None if stop is None else
+                     {"step": stop["step"], "out": codec.encode(stop["out"], arrays)},
+                     "warnings": _warning_texts(caught)}
+            self.send(reply, arrays)
+        except codec.CodecError as exc:
+            self.send({"op": "protocol_error", "error": str(exc)[:MAX_ERROR]})
+        except BaseException as exc:  # e.g. a __float__ that raises while encoding
+            self.send({"op": "protocol_error",
+                       "error": f"the returned value could not be converted: {describe(exc)}"})
+
     def serve_global(self, msg: dict) -> None:
         """The value of one global a test asks for (otter passes any global), as plain data
         only: a module by its name (the grader uses its own copy, if the policy allows it), a
@@ -454,6 +515,8 @@ class Session:
         op = msg.get("op")
         if op == "call":
             self.serve_call(msg, arrs)
+        elif op == "loop":
+            self.serve_loop(msg, arrs)
         elif op == "global":
             self.serve_global(msg)
         elif op == "exit":

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from . import codec
 from .arena import GraderArena
-from .calls import Proxy, perform_call
+from .calls import Proxy, perform_call, perform_loop
 from .child import EXIT_SETUP_FAILED
 from .errors import (
     CallTimeout,
@@ -439,6 +439,10 @@ class Submission:
     def _call(self, proxy: Proxy, args: tuple, kwargs: dict):
         with self._lock:
             return perform_call(self, proxy, args, kwargs)
+
+    def _loop(self, proxy: Proxy, step, theta, grad_fn, steps: int, state):
+        with self._lock:
+            return perform_loop(self, proxy, step, theta, grad_fn, steps, state)
 
 
 def _text(value, n: int) -> str:

@@ -18,7 +18,10 @@ def test_sgd_step(sgd_step):
     import numpy as np
 
     from autograder.checks import (
+        GRAD,
+        THETA,
         Reference,
+        StepCall,
         assert_close,
         assert_converges,
         assert_no_mutation,
@@ -38,9 +41,7 @@ def test_sgd_step(sgd_step):
     # reference trajectory, its last against the optimum (the run is replayed, not re-run)
     problem = problems.quadratic(dim=2, condition=4.0, seed=1)
 
-    def step(th, g, s):
-        return sgd_step(th, g, 1.6), s
-
+    step = StepCall(sgd_step, THETA, GRAD, 1.6, returns=THETA)  # the loop runs next to the stub
     traj = run_steps(step, problem.start(), problem.grad, 30)
     expected = ref.compute("sgd_traj", lambda sol: run_steps(
         lambda th, g, s: (sol.sgd_step(th, g, 1.6), s), problem.start(), problem.grad, 6
@@ -99,7 +100,10 @@ def test_sgd_step_hidden(sgd_step):
     import numpy as np
 
     from autograder.checks import (
+        GRAD,
+        THETA,
         Reference,
+        StepCall,
         assert_close,
         assert_converges,
         assert_no_mutation,
@@ -119,9 +123,7 @@ def test_sgd_step_hidden(sgd_step):
                      hint=SGD_HINT)
     problem = problems.quadratic(dim=3, condition=3.0, seed=4)
 
-    def step(th, g, s):
-        return sgd_step(th, g, 1.5), s
-
+    step = StepCall(sgd_step, THETA, GRAD, 1.5, returns=THETA)  # the loop runs next to the stub
     traj = run_steps(step, problem.start(), problem.grad, 18)
     expected = ref.compute("sgd_traj_hidden", lambda sol: run_steps(
         lambda th, g, s: (sol.sgd_step(th, g, 1.5), s), problem.start(), problem.grad, 5

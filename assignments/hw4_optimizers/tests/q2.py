@@ -33,7 +33,11 @@ def test_momentum_path(momentum_step):
     import numpy as np
 
     from autograder.checks import (
+        GRAD,
+        STATE,
+        THETA,
         Reference,
+        StepCall,
         assert_converges,
         assert_trajectory_close,
         problems,
@@ -46,9 +50,7 @@ def test_momentum_path(momentum_step):
     problem = problems.quadratic(dim=2, condition=5.0, seed=1)
     v0 = np.zeros(2)
 
-    def step(th, g, v):
-        return momentum_step(th, g, v, 1.0, 0.3)
-
+    step = StepCall(momentum_step, THETA, GRAD, STATE, 1.0, 0.3)  # the loop runs next to the stub
     traj = run_steps(step, problem.start(), problem.grad, 32, state=v0)
     expected = ref.compute("mom_traj", lambda sol: run_steps(
         lambda th, g, v: sol.momentum_step(th, g, v, 1.0, 0.3), problem.start(), problem.grad,
@@ -65,7 +67,11 @@ def test_momentum_hidden(momentum_step):
     import numpy as np
 
     from autograder.checks import (
+        GRAD,
+        STATE,
+        THETA,
         Reference,
+        StepCall,
         assert_close,
         assert_converges,
         assert_no_mutation,
@@ -88,9 +94,7 @@ def test_momentum_hidden(momentum_step):
     problem = problems.quadratic(dim=3, condition=3.0, seed=4)
     v0 = np.zeros(3)
 
-    def step(th, g, v):
-        return momentum_step(th, g, v, 1.5, 0.2)
-
+    step = StepCall(momentum_step, THETA, GRAD, STATE, 1.5, 0.2)  # the loop runs next to the stub
     traj = run_steps(step, problem.start(), problem.grad, 22, state=v0)
     expected = ref.compute("mom_traj_hidden", lambda sol: run_steps(
         lambda th, g, v: sol.momentum_step(th, g, v, 1.5, 0.2), problem.start(), problem.grad,

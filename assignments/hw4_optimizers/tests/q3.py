@@ -44,7 +44,11 @@ def test_adagrad_norm_step(adagrad_norm_step):
 @test_case(name='adagrad_norm_step: trajectory and convergence', points=1, hidden=False)
 def test_adagrad_norm_path(adagrad_norm_step):
     from autograder.checks import (
+        GRAD,
+        STATE,
+        THETA,
         Reference,
+        StepCall,
         assert_converges,
         assert_trajectory_close,
         problems,
@@ -56,9 +60,7 @@ def test_adagrad_norm_path(adagrad_norm_step):
     # reference trajectory, its last against the optimum (the run is replayed, not re-run)
     problem = problems.quadratic(dim=2, condition=4.0, seed=1)
 
-    def step(th, g, accum):
-        return adagrad_norm_step(th, g, accum, 2.0, 1e-8)
-
+    step = StepCall(adagrad_norm_step, THETA, GRAD, STATE, 2.0, 1e-8)  # the loop runs next to the stub
     traj = run_steps(step, problem.start(), problem.grad, 35, state=0.0)
     expected = ref.compute("ada_traj", lambda sol: run_steps(
         lambda th, g, a: sol.adagrad_norm_step(th, g, a, 2.0, 1e-8), problem.start(),
@@ -75,7 +77,11 @@ def test_adagrad_norm_hidden(adagrad_norm_step):
     import numpy as np
 
     from autograder.checks import (
+        GRAD,
+        STATE,
+        THETA,
         Reference,
+        StepCall,
         assert_close,
         assert_converges,
         assert_no_mutation,
@@ -107,9 +113,7 @@ def test_adagrad_norm_hidden(adagrad_norm_step):
                      hint=HINT)
     problem = problems.quadratic(dim=2, condition=3.0, seed=6)
 
-    def step(th, g, accum):
-        return adagrad_norm_step(th, g, accum, 2.0, 1e-8)
-
+    step = StepCall(adagrad_norm_step, THETA, GRAD, STATE, 2.0, 1e-8)  # the loop runs next to the stub
     traj = run_steps(step, problem.start(), problem.grad, 20, state=0.0)
     expected = ref.compute("ada_traj_hidden", lambda sol: run_steps(
         lambda th, g, a: sol.adagrad_norm_step(th, g, a, 2.0, 1e-8), problem.start(),

@@ -39,7 +39,11 @@ def test_rmsprop_path(rmsprop_step):
     import numpy as np
 
     from autograder.checks import (
+        GRAD,
+        STATE,
+        THETA,
         Reference,
+        StepCall,
         assert_converges,
         assert_trajectory_close,
         problems,
@@ -52,9 +56,7 @@ def test_rmsprop_path(rmsprop_step):
     problem = problems.quadratic(dim=3, condition=5.0, seed=2)
     v0 = np.zeros(3)
 
-    def step(th, g, v):
-        return rmsprop_step(th, g, v, 0.1, 0.99, 1e-8)
-
+    step = StepCall(rmsprop_step, THETA, GRAD, STATE, 0.1, 0.99, 1e-8)  # the loop runs next to the stub
     traj = run_steps(step, problem.start(), problem.grad, 26, state=v0)
     expected = ref.compute("rms_traj", lambda sol: run_steps(
         lambda th, g, v: sol.rmsprop_step(th, g, v, 0.1, 0.99, 1e-8), problem.start(),

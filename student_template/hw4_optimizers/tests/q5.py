@@ -61,7 +61,12 @@ def test_adam_path(adam_step):
     import numpy as np
 
     from autograder.checks import (
+        GRAD,
+        STATE,
+        STEP,
+        THETA,
         Reference,
+        StepCall,
         assert_converges,
         assert_trajectory_close,
         problems,
@@ -77,10 +82,16 @@ def test_adam_path(adam_step):
             return th, (m, v, t + 1)
         return step
 
+    def student_step(lr, beta1, beta2):
+        # the same step as data, state (m, v) and t = the step number: the loop runs next to
+        # the stub
+        return StepCall(adam_step, THETA, GRAD, STATE[0], STATE[1], STEP, lr=lr, beta1=beta1,
+                        beta2=beta2, eps=1e-8, returns=(THETA, STATE[0], STATE[1]))
+
     rosen = problems.rosenbrock()
     z2 = np.zeros(2)
-    traj = run_steps(make_step(adam_step, 0.05, 0.9, 0.999), rosen.start(), rosen.grad, 5,
-                     state=(z2, z2, 0))
+    traj = run_steps(student_step(0.05, 0.9, 0.999), rosen.start(), rosen.grad, 5,
+                     state=(z2, z2))
     expected = ref.compute("adam_traj_rosen", lambda sol: run_steps(
         make_step(sol.adam_step, 0.05, 0.9, 0.999), rosen.start(), rosen.grad, 5,
         state=(z2, z2, 0)).iterates)
@@ -90,8 +101,8 @@ def test_adam_path(adam_step):
     # one run of the student's steps serves both checks: its first 6 iterates against the
     # reference trajectory, its last against the optimum (the run is replayed, not re-run)
     problem = problems.quadratic(dim=2, condition=4.0, seed=1)
-    traj = run_steps(make_step(adam_step, 0.2, 0.5, 0.99), problem.start(), problem.grad, 40,
-                     state=(z2, z2, 0))
+    traj = run_steps(student_step(0.2, 0.5, 0.99), problem.start(), problem.grad, 40,
+                     state=(z2, z2))
     expected = ref.compute("adam_traj_quadratic", lambda sol: run_steps(
         make_step(sol.adam_step, 0.2, 0.5, 0.99), problem.start(), problem.grad, 6,
         state=(z2, z2, 0)).iterates)

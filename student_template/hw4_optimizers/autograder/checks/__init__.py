@@ -41,8 +41,14 @@ from .problems import (
     xor,
     xor_accuracy,
 )
+from .steps import GRAD, STATE, STEP, THETA, StepCall
 
 __all__ = [
+    "GRAD",
+    "STATE",
+    "STEP",
+    "THETA",
+    "StepCall",
     "CloseResult",
     "GradCheckResult",
     "LinearRegressionData",

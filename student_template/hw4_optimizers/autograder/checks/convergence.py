@@ -29,6 +29,7 @@ import numpy as np
 from . import attachments
 from ._safe import as_float_array, as_float_scalar, fmt, plain_array, type_name
 from .compare import _mismatch_mask, assert_close, check_close
+from .steps import StepCall, check_iterate, run_in_sandbox, sandbox_loop
 
 __all__ = ["Trajectory", "assert_converges", "assert_trajectory_close", "run_steps"]
 
@@ -69,12 +70,20 @@ def run_steps(step, theta0, grad_fn, steps, state=None, loss_fn=None, *,
     ``theta0`` is copied (float64) and never modified. Each returned ``theta`` is checked: it
     must be an array (or number) of ``theta0``'s shape, otherwise AssertionError naming the
     step. Stops early when an iterate has a NaN or inf (see :class:`Trajectory`).
+
+    ``step`` may be a :class:`~.steps.StepCall` (the step as data); in batch grading its loop
+    then runs inside the student's sandbox and only the iterates come back (checked here like
+    those of a loop run here; ``keep_states`` keeps the loop here).
     """
     steps = int(steps)
     if steps < 0:
         raise ValueError("steps must be >= 0")
     theta = as_float_array(theta0, "theta0")
     shape = theta.shape
+    runner = None if keep_states else sandbox_loop(step)
+    if runner is not None:
+        iterates, state = run_in_sandbox(runner, step, theta, grad_fn, steps, state)
+        return _trajectory_of(iterates, state, loss_fn)
     iterates = np.empty((steps + 1,) + shape)
     iterates[0] = theta
     losses = np.empty(steps + 1) if loss_fn is not None else None
@@ -85,21 +94,17 @@ def run_steps(step, theta0, grad_fn, steps, state=None, loss_fn=None, *,
     n = 0
     for t in range(1, steps + 1):
         grad = grad_fn(theta.copy())
-        out = step(theta.copy(), grad, state)
-        if not isinstance(out, tuple) or len(out) != 2:
-            raise AssertionError(
-                f"step {t}: the step function must return a pair (theta, state), got "
-                f"{type_name(out)}; wrap the stub in an adapter such as "
-                "`lambda th, g, s: (sgd_step(th, g, lr), s)`")
-        new_theta, state = out
-        arr = plain_array(new_theta)
-        if arr is None or arr.dtype.kind not in "biuf":
-            raise AssertionError(f"step {t}: theta must be a float array of shape {shape}, "
-                                 f"got {type_name(new_theta)}")
-        if arr.shape != shape:
-            raise AssertionError(f"step {t}: theta has shape {arr.shape}, expected {shape} "
-                                 "(the shape of theta0)")
-        theta = arr.astype(np.float64)
+        if isinstance(step, StepCall):
+            new_theta, state = step(theta.copy(), grad, state, t)
+        else:
+            out = step(theta.copy(), grad, state)
+            if not isinstance(out, tuple) or len(out) != 2:
+                raise AssertionError(
+                    f"step {t}: the step function must return a pair (theta, state), got "
+                    f"{type_name(out)}; wrap the stub in an adapter such as "
+                    "`lambda th, g, s: (sgd_step(th, g, lr), s)`")
+            new_theta, state = out
+        theta = check_iterate(t, new_theta, shape)
         iterates[t] = theta
         if keep_states:
             states.append(state)
@@ -111,6 +116,27 @@ def run_steps(step, theta0, grad_fn, steps, state=None, loss_fn=None, *,
             break
     return Trajectory(iterates[: n + 1].copy(), None if losses is None else losses[: n + 1].copy(),
                       states, state, diverged)
+
+
+def _trajectory_of(iterates: np.ndarray, state, loss_fn) -> Trajectory:
+    """The :class:`Trajectory` of iterates a loop run elsewhere reached, ending at the first
+    non-finite iterate or loss, as :func:`run_steps` ends its own loop (losses computed here)."""
+    n = iterates.shape[0] - 1
+    finite = np.isfinite(iterates.reshape(n + 1, -1)).all(axis=1)
+    finite[0] = True  # (theta0 is the test's: run_steps checks iterates from step 1 on)
+    losses = None
+    diverged = None if finite.all() else int(np.flatnonzero(~finite)[0])
+    if loss_fn is not None:
+        values = []
+        for t in range(n + 1 if diverged is None else diverged + 1):
+            values.append(_loss(loss_fn, iterates[t]))
+            if t and not np.isfinite(values[-1]):
+                diverged = t
+                break
+        losses = np.array(values, dtype=np.float64)
+    if diverged is not None:
+        iterates = iterates[: diverged + 1]
+    return Trajectory(iterates.copy(), losses, None, state, diverged)
 
 
 def _loss(loss_fn, theta):

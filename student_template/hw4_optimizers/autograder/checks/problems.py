@@ -78,6 +78,10 @@ def quadratic(dim=10, condition=10.0, seed=0) -> Problem:
     def grad(x):
         return A @ (np.asarray(x, dtype=np.float64) - x_star)
 
+    # the gradient as plain data: a StepCall loop run in the sandbox computes it there with the
+    # same formula (autograder/sandbox/loops.py)
+    grad.spec = ("quadratic", {"A": A, "x_star": x_star})
+
     return Problem(loss, grad, x0, x_star.copy(), 0.0, f"quadratic(dim={dim}, condition={condition:g})",
                    L=float(eig.max()), mu=float(eig.min()), data={"A": A, "eigenvalues": eig})
 
@@ -97,6 +101,8 @@ def rosenbrock(a=1.0, b=100.0) -> Problem:
     def grad(p):
         x, y = np.asarray(p, dtype=np.float64)
         return np.array([-2.0 * (a - x) - 4.0 * b * x * (y - x * x), 2.0 * b * (y - x * x)])
+
+    grad.spec = ("rosenbrock", {"a": a, "b": b})
 
     return Problem(loss, grad, np.array([-1.2, 1.0]), np.array([a, a * a]), 0.0,
                    f"rosenbrock(a={a:g}, b={b:g})")
@@ -137,6 +143,8 @@ def linear_regression_data(n=100, d=3, seed=0, noise=0.1) -> LinearRegressionDat
 
     def grad(theta):
         return X.T @ (X @ np.asarray(theta, dtype=np.float64) - y) / n_
+
+    grad.spec = ("linear_regression", {"X": X, "y": y})
 
     eig = np.linalg.eigvalsh(X.T @ X / n_)
     problem = Problem(loss, grad, np.zeros(X.shape[1]), theta_star.copy(), loss(theta_star),
