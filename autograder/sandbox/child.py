@@ -25,6 +25,7 @@ import numpy as np
 
 from . import _linux, codec, loops, shims
 from .arena import ChildArena
+from .reader import Reader
 
 SOCK_FD = 3
 ARENA_FD = 4
@@ -211,6 +212,7 @@ class CallbackError(RuntimeError):
 class Session:
     def __init__(self, sock: socket.socket, limits: dict, arena: ChildArena | None = None):
         self.sock = sock
+        self.reader = Reader(sock)
         self.limits = limits
         self.arena = arena
         self._rngs: list = []  # the Generators rebuilt for the current call, in handle order
@@ -236,7 +238,7 @@ class Session:
 
     def recv(self):
         try:
-            return codec.recv_msg(self.sock)
+            return self.reader.recv_msg()
         except codec.Closed:
             os._exit(0)
 

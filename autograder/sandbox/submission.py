@@ -29,6 +29,7 @@ from .errors import (
     SandboxDied,
     SandboxError,
 )
+from .reader import Reader
 
 FLOOD_FACTOR = 64  # output beyond this many times output_bytes kills the child
 MAX_NAMES = 10_000
@@ -119,6 +120,7 @@ class Submission:
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_r, out_w = os.pipe()
         self._sock, self._out_fd = mine, out_r  # closed by close() whatever happens next
+        self._reader = Reader(mine)
         os.set_blocking(out_r, False)
         fds = [theirs.fileno(), out_w] + ([self.arena.fd] if self.arena is not None else [])
         try:
@@ -205,7 +207,7 @@ class Submission:
 
         watch = {self._out_fd: self._drain_output} if self._out_fd is not None else None
         try:
-            return codec.recv_msg(self._sock, deadline=deadline, poll=poll, watch=watch)
+            return self._reader.recv_msg(deadline=deadline, poll=poll, watch=watch)
         except codec.Deadline:
             self._kill("timeout", f"{what} exceeded the wall-clock limit of {wall:g} s")
             raise CallTimeout(self.reason) from None

@@ -1,0 +1,127 @@
+"""Buffered reading of codec messages: one ``recv`` per message instead of two per part.
+
+:func:`codec.recv_msg` reads exactly the bytes of each part (header, structure, every array's
+length and bytes): about ``3 + 2 * arrays`` system calls per message, which is most of a small
+proxy call's cost on a virtual machine. A :class:`Reader` belongs to one socket for its whole
+life and reads whatever has arrived (up to ``CHUNK`` bytes at a time, a large array straight
+into its place), so a message that arrived whole costs one call. The limits are the codec's,
+checked on the lengths before anything is allocated; the parts are parsed by the codec's own
+functions.
+"""
+
+from __future__ import annotations
+
+import select
+import time
+from collections.abc import Callable
+
+from . import codec
+
+CHUNK = 1 << 16
+
+
+class Reader:
+    """Reads codec messages from one socket, keeping what arrives beyond a message."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = bytearray(CHUNK)
+        self.start = 0  # unread bytes are buf[start:end]
+        self.end = 0
+
+    def _room(self, need: int) -> None:
+        """Make buf[start:] able to hold ``need`` bytes."""
+        if self.start == self.end:
+            self.start = self.end = 0
+        if len(self.buf) - self.start >= need:
+            return
+        have = self.end - self.start
+        if need <= len(self.buf) and self.start:
+            self.buf[:have] = self.buf[self.start:self.end]
+        else:
+            grown = bytearray(max(need, CHUNK))
+            grown[:have] = self.buf[self.start:self.end]
+            self.buf = grown
+        self.start, self.end = 0, have
+
+    def _fill(self, need: int, deadline: float | None, poll: Callable | None,
+              watch: dict | None) -> None:
+        """Read until ``need`` unread bytes are buffered."""
+        if self.end - self.start >= need:
+            return
+        self._room(need)
+        view = memoryview(self.buf)
+        waiting = deadline is not None or poll is not None or bool(watch)
+        last_poll = time.monotonic()
+        while self.end - self.start < need:
+            if waiting:
+                # wait first: the peer is usually still computing its answer
+                while True:
+                    now = time.monotonic()
+                    if deadline is not None and now >= deadline:
+                        raise codec.Deadline()
+                    wait = 0.25 if deadline is None else min(0.25, deadline - now)
+                    fds = [self.sock, *watch] if watch else [self.sock]
+                    r, _, _ = select.select(fds, [], [], wait)
+                    for fd in r:
+                        if fd is not self.sock and watch and fd in watch and watch[fd]() is False:
+                            del watch[fd]  # the callback reports end of file
+                    if self.sock in r:
+                        break
+                    if poll is not None and time.monotonic() - last_poll >= 0.25:
+                        last_poll = time.monotonic()
+                        poll()
+            try:
+                k = self.sock.recv_into(view[self.end:], len(self.buf) - self.end)
+            except (ConnectionResetError, BrokenPipeError):
+                k = 0
+            except (BlockingIOError, InterruptedError):
+                continue
+            if k == 0:
+                raise codec.Closed()
+            self.end += k
+
+    def _take(self, n: int) -> memoryview:
+        out = memoryview(self.buf)[self.start:self.start + n]
+        self.start += n
+        return out
+
+    def recv_msg(self, *, deadline: float | None = None, poll: Callable | None = None,
+                 max_bytes: int = codec.MAX_MESSAGE_BYTES, watch: dict | None = None):
+        """As :func:`codec.recv_msg`: ``(header_dict, [ndarray, ...])``, with the same errors."""
+        head = codec._HEAD.size
+        self._fill(head, deadline, poll, watch)
+        magic, jlen, narr = codec._HEAD.unpack(self._take(head))
+        if magic != codec.MAGIC:
+            raise codec.CodecError("bad message magic")
+        if jlen > codec.MAX_JSON_BYTES:
+            raise codec.CodecError("message structure too large")
+        if narr > codec.MAX_ARRAYS:
+            raise codec.CodecError("too many arrays in one message")
+        self._fill(jlen, deadline, poll, watch)
+        header = codec.loads_json(bytes(self._take(jlen)))
+        if not isinstance(header, dict):
+            raise codec.CodecError("malformed message")
+        arrays = []
+        total = 0
+        alen_size = codec._ALEN.size
+        for _ in range(narr):
+            self._fill(alen_size, deadline, poll, watch)
+            (alen,) = codec._ALEN.unpack(self._take(alen_size))
+            total += alen
+            if total > max_bytes:
+                raise codec.CodecError(f"value too large (more than {max_bytes} bytes of arrays)")
+            self._fill(alen, deadline, poll, watch)
+            arrays.append(codec.parse_npy(self._take(alen), max_bytes))  # (parse copies)
+        if self.start == self.end:
+            self.start = self.end = 0
+        self._shrink()
+        return header, arrays
+
+    def _shrink(self) -> None:
+        """After a large message, give its buffer back (a later small one needs no more)."""
+        if len(self.buf) > 4 * CHUNK and self.end - self.start <= CHUNK:
+            rest = self.buf[self.start:self.end]
+            self.buf = bytearray(CHUNK)
+            self.buf[:len(rest)] = rest
+            self.start, self.end = 0, len(rest)
