@@ -2,6 +2,7 @@
 
     python benchmarks/grading.py                      # 40 submissions of hw1, 6 otter runs
     python benchmarks/grading.py --n 80 --assignment hw3_backprop --otter-n 4
+    python benchmarks/grading.py --all --n 200 --growth 1000   # the issue's table, one run
 
 In one run it
 
@@ -12,18 +13,28 @@ In one run it
 2. grades the first ``--otter-n`` of them (default min(N, 6)) with otter-grader's ``otter run``,
    one process per submission, sequentially (otter run is what a course without this grader
    would script): submissions per second, and the ratio of the two rates. The scores of the two
-   graders are compared on those submissions;
+   graders are compared on those submissions. Both write grades only: ``grade_class`` runs
+   with ``feedback_pages=False`` (the HTML pages and pictures are timed separately, once);
 3. times grading one correct submission through the sandbox (``Grader.grade``: parse, fork a
    sandbox, run its cells, every case through proxies) against running the same cases in-process
    against the reference solutions (``run_question`` with the reference namespace): the
-   difference, in ms per submission, is the sandbox's overhead;
+   difference, in ms per submission, is the sandbox's overhead, in wall-clock time and in CPU
+   time (this process plus the sandboxes, from ``/proc``: a figure much less moved by whatever
+   else the machine runs);
 4. samples ``/proc`` while step 1 runs: the peak memory of each worker's process tree (the worker,
    its fork server and the sandboxes it forked), as the sum of proportional set sizes (PSS, which
    counts copy-on-write pages shared with the fork server once), plus the peak RSS (VmHWM) of the
    worker processes themselves and of the largest single process.
 
-The figures are printed next to their targets: overhead <= 20 ms per submission, throughput >=
-50x ``otter run`` on 2 cores, peak memory per worker <= 300 MB. ``main(argv)`` returns 0 (1 with
+5. the start-up time: from the call of ``grade_class`` to the first submission's grading start
+   (workers, fork servers and their probes), from the store's timestamps;
+6. with ``--growth N`` (hw4 only, or ``--assignment``'s), grades a class of N as well: the cost
+   per submission at ``--n`` and at N, and their ratio (1.0 = linear).
+
+With ``--all`` it does this for all four assignments and ends with one table. The figures are
+printed next to their targets: overhead <= 20 ms per submission, throughput >= 100x
+``otter run`` on 2 cores, start-up < 1 s, peak memory per worker <= 300 MB, 1,000 hw4
+submissions in < 60 s. ``main(argv)`` returns 0 (1 with
 ``--check-targets`` when a target is missed).
 """
 
@@ -54,7 +65,9 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 TARGET_OVERHEAD_MS = 20.0
-TARGET_SPEEDUP = 50.0
+TARGET_SPEEDUP = 100.0
+TARGET_STARTUP_S = 1.0
+TARGET_1000_S = 60.0
 TARGET_WORKER_MB = 300.0
 CLASS_KINDS = ("correct", "partial", "mistake")
 
@@ -190,7 +203,8 @@ class TreeSampler(threading.Thread):
 
 
 class _CountingProxy:
-    """Counts the calls made through a sandbox proxy (attributes are forwarded)."""
+    """Counts the calls made through a sandbox proxy (attributes are forwarded): ``counter[0]``
+    calls, ``counter[1]`` step loops run in the sandbox (one request each)."""
 
     def __init__(self, proxy, counter: list[int]):
         self._proxy = proxy
@@ -200,8 +214,33 @@ class _CountingProxy:
         self._counter[0] += 1
         return self._proxy(*args, **kwargs)
 
+    def run_loop(self, *args):
+        self._counter[1] += 1
+        return self._proxy.run_loop(*args)
+
     def __getattr__(self, name):
         return getattr(self._proxy, name)
+
+
+def _own_cpu_s() -> float:
+    """This process's CPU time, exact (scheduler nanoseconds), all threads."""
+    try:
+        with open("/proc/self/schedstat") as handle:
+            return int(handle.read().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return time.process_time()
+
+
+def _tree_cpu_s(zygote_pid: int | None) -> float:
+    """CPU of this process + the fork server + the sandboxes it reaped (clock ticks)."""
+    total = _own_cpu_s()
+    try:
+        with open(f"/proc/{zygote_pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        total += sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, TypeError, ValueError):
+        pass
+    return total
 
 
 # -- the measurements --------------------------------------------------------------------------
@@ -227,6 +266,15 @@ class Figures:
     inprocess_ms: float = 0.0
     overhead_ms: float = 0.0
     overhead_repeats: int = 0
+    sandbox_cpu_ms: float = 0.0
+    inprocess_cpu_ms: float = 0.0
+    overhead_cpu_ms: float = 0.0
+    startup_s: float | None = None
+    loops: int = 0
+    growth_n: int = 0
+    growth_seconds: float = 0.0
+    growth_per_submission_ratio: float | None = None
+    pages_seconds: float | None = None
     breakdown_ms: dict = field(default_factory=dict)
     n_cases: int = 0
     proxy_calls: int = 0
@@ -238,17 +286,34 @@ class Figures:
     load_average: float = 0.0
 
 
+def _startup_seconds(out: Path, started_wall: float) -> float | None:
+    """From the call to the first submission's grading start: the store records when each
+    submission was graded and how long it took."""
+    import sqlite3
+
+    try:
+        with sqlite3.connect(out / "results.sqlite") as db:
+            row = db.execute("SELECT MIN(graded_at - execution_time) FROM submissions").fetchone()
+    except sqlite3.Error:
+        return None
+    return None if row is None or row[0] is None else max(0.0, row[0] - started_wall)
+
+
 def grade_ours(class_dir: Path, bundle: Path, out: Path, workers: int, figures: Figures) -> dict:
     from autograder.grade import grade_class
 
     sampler = TreeSampler()
     sampler.start()
+    started_wall = time.time()
     started = time.perf_counter()
     try:
-        summary = grade_class(class_dir, bundle, out, workers=workers, progress=False)
+        # grades only, as otter run writes grades only (the pages are timed on their own)
+        summary = grade_class(class_dir, bundle, out, workers=workers, progress=False,
+                              feedback_pages=False)
     finally:
         elapsed = time.perf_counter() - started
         sampler.stop()
+    figures.startup_s = _startup_seconds(out, started_wall)
     figures.ours_seconds = elapsed
     figures.ours_rate = figures.n / elapsed
     figures.ours_statuses = dict(summary.by_status)
@@ -352,10 +417,13 @@ def _measure_pinned(hw: str, bundle: Path, notebook: Path, repeats: int, figures
                     f"via the sandbox ({result['status']}: {result.get('message', '')[:300]})"
                 )
             sandbox_times = []
+            zygote = grader.server.zygote_pid
+            cpu0 = _tree_cpu_s(zygote)
             for _ in range(repeats):
                 started = time.perf_counter()
                 grader.grade(task)
                 sandbox_times.append(time.perf_counter() - started)
+            sandbox_cpu = (_tree_cpu_s(zygote) - cpu0) / repeats
             server = grader.server
             parts: dict[str, list[float]] = {"bare": [], "spawn": [], "tests": [], "close": []}
             for i in range(repeats + 1):
@@ -367,7 +435,7 @@ def _measure_pinned(hw: str, bundle: Path, notebook: Path, repeats: int, figures
                 t2 = time.perf_counter()
                 try:
                     names = set(sub.names())
-                    calls = [0]
+                    calls = [0, 0]
                     namespace = {
                         n: _CountingProxy(sub.proxy(n), calls) for n in wanted if n in names
                     }
@@ -386,10 +454,12 @@ def _measure_pinned(hw: str, bundle: Path, notebook: Path, repeats: int, figures
     for question in questions:  # warm-up
         run_question(question, namespace)
     inprocess_times = []
+    cpu0 = _own_cpu_s()
     for _ in range(repeats):
         started = time.perf_counter()
         results = [run_question(question, namespace) for question in questions]
         inprocess_times.append(time.perf_counter() - started)
+    inprocess_cpu = (_own_cpu_s() - cpu0) / repeats
     if not all(r.score == r.max_score for r in results):
         raise SystemExit("the reference does not score full marks in-process")
     figures.sandbox_ms = statistics.median(sandbox_times) * 1000
@@ -399,6 +469,10 @@ def _measure_pinned(hw: str, bundle: Path, notebook: Path, repeats: int, figures
     figures.breakdown_ms = {k: round(statistics.median(v) * 1000, 2) for k, v in parts.items()}
     figures.n_cases = sum(len(q.cases) for q in questions)
     figures.proxy_calls = calls[0]
+    figures.loops = calls[1]
+    figures.sandbox_cpu_ms = sandbox_cpu * 1000
+    figures.inprocess_cpu_ms = inprocess_cpu * 1000
+    figures.overhead_cpu_ms = figures.sandbox_cpu_ms - figures.inprocess_cpu_ms
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -432,6 +506,8 @@ def report(f: Figures) -> list[tuple[str, bool | None]]:
     checks.append(("overhead", overhead_ok))
     print(f"  sandbox overhead per submission: {f.overhead_ms:8.1f} ms   target <= "
           f"{TARGET_OVERHEAD_MS:g} ms   [{_mark(overhead_ok)}]")
+    print(f"    in CPU time (this process + fork server + sandboxes): {f.overhead_cpu_ms:.1f} ms "
+          f"({f.sandbox_cpu_ms:.1f} ms via the sandbox, {f.inprocess_cpu_ms:.1f} ms in-process)")
     print(f"    (one correct submission, {f.n_cases} cases, median of {f.overhead_repeats}: "
           f"{f.sandbox_ms:.1f} ms via the sandbox (Grader.grade), {f.inprocess_ms:.1f} ms "
           "in-process against the reference)")
@@ -439,8 +515,27 @@ def report(f: Figures) -> list[tuple[str, bool | None]]:
     if b:
         print(f"    sandbox parts: fork + run the notebook's cells {b['spawn']:.1f} ms (a bare fork "
               f"with one trivial cell and close: {b['bare']:.1f} ms), every case through proxies "
-              f"{b['tests']:.1f} ms ({f.proxy_calls} proxy calls, callbacks not counted), close "
-              f"{b['close']:.1f} ms")
+              f"{b['tests']:.1f} ms ({f.proxy_calls} proxy calls and {f.loops} step loops run "
+              f"in the sandbox, callbacks not counted), close {b['close']:.1f} ms")
+    startup_ok = None if f.startup_s is None else f.startup_s < TARGET_STARTUP_S
+    checks.append(("startup", startup_ok))
+    shown = "n/a" if f.startup_s is None else f"{f.startup_s:.2f} s"
+    print(f"  start-up (call to the first submission's grading): {shown:>8}   target < "
+          f"{TARGET_STARTUP_S:g} s   [{_mark(startup_ok)}]")
+    if f.growth_n:
+        per_small = f.ours_seconds / f.n
+        per_big = f.growth_seconds / f.growth_n
+        print(f"  growth: {f.n} submissions {per_small * 1000:.1f} ms each, {f.growth_n} "
+              f"submissions {per_big * 1000:.1f} ms each (ratio {per_big / per_small:.2f}; "
+              f"{f.growth_n} in {f.growth_seconds:.1f} s)")
+        if f.growth_n >= 1000:
+            big_ok = f.growth_seconds * 1000 / f.growth_n < TARGET_1000_S
+            checks.append(("1000 submissions", big_ok))
+            print(f"    1,000 submissions in {f.growth_seconds * 1000 / f.growth_n:.1f} s "
+                  f"(scaled)   target < {TARGET_1000_S:g} s   [{_mark(big_ok)}]")
+    if f.pages_seconds is not None:
+        print(f"  feedback pages and similarity for the class (not in the rate above): "
+              f"{f.pages_seconds:.1f} s")
     memory_ok = f.worker_tree_peak_mb <= TARGET_WORKER_MB
     checks.append(("memory", memory_ok))
     print(f"  peak memory per worker (PSS of worker + fork server + sandboxes): "
@@ -451,12 +546,69 @@ def report(f: Figures) -> list[tuple[str, bool | None]]:
     return checks
 
 
+ASSIGNMENTS = ("hw1_linear_regression", "hw2_layer_gradient", "hw3_backprop", "hw4_optimizers")
+
+
+def run_one(hw: str, args, otter_n: int, growth: int) -> Figures:
+    bundle = ensure_bundle(hw, args.build_dir)
+    figures = Figures(assignment=hw, n=args.n, workers=args.workers, load_average=os.getloadavg()[0])
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
+        work = (args.work_dir / hw if args.all else args.work_dir) if args.work_dir else Path(tmp)
+        if work.exists() and args.work_dir:
+            for sub in ("class", "ours", "otter", "growth", "growth-out"):
+                shutil.rmtree(work / sub, ignore_errors=True)
+        paths = write_class(hw, args.n, work / "class")
+        print(f"grading {args.n} submissions of {hw} with {args.workers} workers ...", flush=True)
+        ours = grade_ours(work / "class", bundle, work / "ours", args.workers, figures)
+        if args.pages:
+            from autograder.grade import grade_class
+
+            started = time.perf_counter()
+            grade_class(work / "class", bundle, work / "ours", workers=args.workers,
+                        progress=False)  # everything graded already: reports and pages only
+            figures.pages_seconds = time.perf_counter() - started
+        if growth:
+            print(f"grading {growth} submissions of {hw} ...", flush=True)
+            write_class(hw, growth, work / "growth")
+            started = time.perf_counter()
+            from autograder.grade import grade_class
+
+            grade_class(work / "growth", bundle, work / "growth-out", workers=args.workers,
+                        progress=False, feedback_pages=False)
+            figures.growth_n = growth
+            figures.growth_seconds = time.perf_counter() - started
+        if otter_n:
+            print(f"grading {otter_n} of them with otter run, one after another ...", flush=True)
+            grade_otter(paths[:otter_n], bundle / f"{hw}-autograder.zip", work / "otter", ours, figures)
+        print(f"timing the sandbox's overhead ({args.repeats} repeats) ...", flush=True)
+        measure_overhead(hw, bundle, paths[0], args.repeats, figures)
+    return figures
+
+
+def table(all_figures: list[Figures]) -> None:
+    print("\n| assignment | ours sub/s | otter sub/s | ratio (>= 100x) | overhead ms wall (<= 20) "
+          "| overhead ms CPU | start-up s (< 1) | peak MB/worker | calls + loops |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for f in all_figures:
+        ratio = "n/a" if f.speedup is None else f"{f.speedup:.1f}x"
+        otter = f"{f.otter_rate:.3f}" if f.otter_n else "n/a"
+        startup = "n/a" if f.startup_s is None else f"{f.startup_s:.2f}"
+        print(f"| {f.assignment} | {f.ours_rate:.2f} | {otter} | {ratio} | {f.overhead_ms:.1f} | "
+              f"{f.overhead_cpu_ms:.1f} | {startup} | {f.worker_tree_peak_mb:.0f} | "
+              f"{f.proxy_calls} + {f.loops} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark the grader against otter run.")
     parser.add_argument("--assignment", "-a", default="hw1_linear_regression")
+    parser.add_argument("--all", action="store_true", help="all four assignments, one table")
     parser.add_argument("--n", type=int, default=40, help="submissions in the class (default 40)")
     parser.add_argument("--otter-n", type=int, default=None,
                         help="submissions graded with otter run (default min(N, 6); 0 skips)")
+    parser.add_argument("--growth", type=int, default=0,
+                        help="also grade a class of this many (hw4 with --all) for the growth")
+    parser.add_argument("--pages", action="store_true",
+                        help="also time writing the feedback pages of the class")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=10, help="repeats of the overhead timing")
     parser.add_argument("--work-dir", type=Path, default=None,
@@ -470,28 +622,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.n < 1:
         parser.error("--n must be at least 1")
     otter_n = min(args.n, 6) if args.otter_n is None else max(0, min(args.otter_n, args.n))
-
-    hw = args.assignment
-    bundle = ensure_bundle(hw, args.build_dir)
-    figures = Figures(assignment=hw, n=args.n, workers=args.workers, load_average=os.getloadavg()[0])
-    with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
-        work = args.work_dir or Path(tmp)
-        if work.exists() and args.work_dir:
-            shutil.rmtree(work / "class", ignore_errors=True)
-            shutil.rmtree(work / "ours", ignore_errors=True)
-            shutil.rmtree(work / "otter", ignore_errors=True)
-        paths = write_class(hw, args.n, work / "class")
-        print(f"grading {args.n} submissions of {hw} with {args.workers} workers ...", flush=True)
-        ours = grade_ours(work / "class", bundle, work / "ours", args.workers, figures)
-        if otter_n:
-            print(f"grading {otter_n} of them with otter run, one after another ...", flush=True)
-            grade_otter(paths[:otter_n], bundle / f"{hw}-autograder.zip", work / "otter", ours, figures)
-        print(f"timing the sandbox's overhead ({args.repeats} repeats) ...", flush=True)
-        measure_overhead(hw, bundle, paths[0], args.repeats, figures)
-    checks = report(figures)
+    hws = ASSIGNMENTS if args.all else (args.assignment,)
+    all_figures, missed = [], []
+    for hw in hws:
+        growth = args.growth if (not args.all or hw == "hw4_optimizers") else 0
+        figures = run_one(hw, args, otter_n, growth)
+        checks = report(figures)
+        missed += [f"{hw}: {name}" for name, ok in checks if ok is False]
+        all_figures.append(figures)
+    if len(all_figures) > 1:
+        table(all_figures)
     if args.json:
-        args.json.write_text(json.dumps(asdict(figures), indent=1) + "\n")
-    missed = [name for name, ok in checks if ok is False]
+        data = [asdict(f) for f in all_figures]
+        args.json.write_text(json.dumps(data if args.all else data[0], indent=1) + "\n")
     return 1 if args.check_targets and missed else 0
 
 
