@@ -368,11 +368,18 @@ class Session:
         except (ValueError, OSError):
             pass
 
-    def serve_call(self, msg: dict, arrs: list) -> None:
+    def _function(self, msg: dict):
+        """The student's function a call or loop names, or None after answering "missing"."""
         name = msg.get("name")
         fn = self.ns.get(name) if isinstance(name, str) else None
         if fn is None or not callable(fn):
             self.send({"op": "missing", "name": str(name)[:200]})
+            return None
+        return fn
+
+    def serve_call(self, msg: dict, arrs: list) -> None:
+        fn = self._function(msg)
+        if fn is None:
             return
         self._rngs = []
         self._arrs = arrs
@@ -424,10 +431,8 @@ class Session:
         """Run a step loop (``loops``) with the student's function; send back the iterates,
         the final state and, if a step's output was malformed, that output. A step that
         raises, or returns what cannot cross, ends the loop as the same call would end."""
-        name = msg.get("name")
-        fn = self.ns.get(name) if isinstance(name, str) else None
-        if fn is None or not callable(fn):
-            self.send({"op": "missing", "name": str(name)[:200]})
+        fn = self._function(msg)
+        if fn is None:
             return
         self._rngs = []
         self._arrs = arrs
