@@ -40,3 +40,38 @@ def fresh_build(tmp_path_factory):
         return cache[hw]
 
     return get
+
+
+# The student environment of tests/test_template_student_env.py (a fresh venv and
+# `pip install -r requirements.txt`, about two minutes) is installed in the background from the
+# end of the collection, when that module is collected, so it overlaps the rest of the suite.
+# The module's `student` fixture waits for it and fails with its output; the install is killed
+# and its folder removed when the session ends, however it ends.
+
+_STUDENT_INSTALL_KEY = pytest.StashKey[object]()
+
+
+def pytest_collection_finish(session):
+    from tests.fixtures import student_env
+
+    if session.config.option.collectonly:
+        return
+    if any(item.path.name == student_env.MODULE for item in session.items):
+        session.config.stash[_STUDENT_INSTALL_KEY] = student_env.start(PROJECT_ROOT)
+
+
+def pytest_unconfigure(config):
+    install = config.stash.get(_STUDENT_INSTALL_KEY, None)
+    if install is not None:
+        install.cleanup()
+
+
+@pytest.fixture(scope="session")
+def student_install(request):
+    """The background install started at collection (or, when none was, one started now)."""
+    from tests.fixtures import student_env
+
+    install = request.config.stash.get(_STUDENT_INSTALL_KEY, None)
+    if install is None:
+        install = request.config.stash[_STUDENT_INSTALL_KEY] = student_env.start(PROJECT_ROOT)
+    return install

@@ -11,10 +11,7 @@ from its configured index and cache.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -22,31 +19,14 @@ import pytest
 
 from autograder.release.notebook import check_cell_question, filled_notebook
 from autograder.release.sources import PROJECT_ROOT, assignment_source, load_solutions
+from tests.fixtures.student_env import HW
 
 pytestmark = pytest.mark.slow
 
-HW = "hw1_linear_regression"
 PROBE = (
     "import sys, matplotlib, autograder.checks\n"
     "print(sys.prefix)\nprint(matplotlib.get_backend())\nprint(autograder.checks.__file__)"
 )
-
-
-def _clean_env(tmp: Path) -> dict[str, str]:
-    """This machine's environment, minus what ties a process to the project's venv, and with
-    a private Jupyter data dir (no user-level kernelspec can stand in for the student's)."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "JUPYTER_PATH", "MPLBACKEND"}
-           and not k.startswith("AUTOGRADER_")}
-    env["JUPYTER_DATA_DIR"] = str(tmp / "jupyter-data")
-    env["JUPYTER_CONFIG_DIR"] = str(tmp / "jupyter-config")
-    env["IPYTHONDIR"] = str(tmp / "ipython")
-    env["MPLCONFIGDIR"] = str(tmp / "mpl")
-    env["PATH"] = os.pathsep.join(
-        p for p in env.get("PATH", "").split(os.pathsep)
-        if not Path(p).resolve().is_relative_to(Path(sys.prefix).resolve())
-    )
-    return env
 
 
 def _du(path: Path) -> int:
@@ -54,23 +34,18 @@ def _du(path: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def student(tmp_path_factory):
-    """(folder, venv, env): the template copied, and the README's first command run in it."""
-    root = tmp_path_factory.mktemp("student")
-    folder = root / HW
-    shutil.copytree(PROJECT_ROOT / "student_template" / HW, folder,
-                    ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
-    env = _clean_env(root)
+def student(student_install):
+    """(folder, venv, env): the template copied, and the README's first command run in it
+    (started in the background at the end of the collection: tests/fixtures/student_env.py)."""
+    folder, env = student_install.folder, student_install.env
     readme = (folder / "README.md").read_text()
     first = "python3 -m venv .venv && .venv/bin/pip install -r requirements.txt"
     assert first in readme and f".venv/bin/jupyter lab {HW}.ipynb" in readme
     # the README's command, with this interpreter as python3 (the base of the project's venv)
-    subprocess.run([sys.executable, "-m", "venv", ".venv"], cwd=folder, env=env, check=True)
-    venv = folder / ".venv"
+    student_install.wait()
+    venv = student_install.venv
     cfg = (venv / "pyvenv.cfg").read_text()
     assert "include-system-site-packages = false" in cfg
-    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "-r", "requirements.txt"],
-                   cwd=folder, env=env, check=True, timeout=900)
     return folder, venv, env
 
 
