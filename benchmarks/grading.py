@@ -16,8 +16,9 @@ In one run it
    graders are compared on those submissions. Both write grades only: ``grade_class`` runs
    with ``feedback_pages=False`` (the HTML pages and pictures are timed separately, once);
 3. times grading one correct submission through the sandbox (``Grader.grade``: parse, fork a
-   sandbox, run its cells, every case through proxies) against running the same cases in-process
-   against the reference solutions (``run_question`` with the reference namespace): the
+   sandbox, run its cells, every case through proxies) against grading the same notebook with
+   no sandbox (``benchmarks/inprocess_baseline.py``: parse it, run its cells, run every case
+   against the namespace they leave, in one plain process, as otter does in its kernel): the
    difference, in ms per submission, is the sandbox's overhead, in wall-clock time and in CPU
    time (this process plus the sandboxes, from ``/proc``: a figure much less moved by whatever
    else the machine runs);
@@ -395,8 +396,6 @@ def measure_overhead(hw: str, bundle: Path, notebook: Path, repeats: int, figure
 def _measure_pinned(hw: str, bundle: Path, notebook: Path, repeats: int, figures: Figures) -> None:
     from autograder.grade.inputs import discover, load_cells
     from autograder.grade.worker import Grader
-    from autograder.release.expected import reference_namespace
-    from autograder.release.sources import assignment_source, load_solutions
     from autograder.runner import run_question
     from autograder.testfiles import load_questions
 
@@ -450,20 +449,16 @@ def _measure_pinned(hw: str, bundle: Path, notebook: Path, repeats: int, figures
                         parts[key].append(seconds)
         finally:
             grader.close()
-    namespace = reference_namespace(load_solutions(assignment_source(hw, repo_root=REPO)))
-    for question in questions:  # warm-up
-        run_question(question, namespace)
-    inprocess_times = []
-    cpu0 = _own_cpu_s()
-    for _ in range(repeats):
-        started = time.perf_counter()
-        results = [run_question(question, namespace) for question in questions]
-        inprocess_times.append(time.perf_counter() - started)
-    inprocess_cpu = (_own_cpu_s() - cpu0) / repeats
-    if not all(r.score == r.max_score for r in results):
-        raise SystemExit("the reference does not score full marks in-process")
+        # the same notebook with no sandbox: parse, run the cells, run the cases (own process)
+        baseline = json.loads(subprocess.run(
+            [sys.executable, str(REPO / "benchmarks" / "inprocess_baseline.py"), str(bundle),
+             str(one), hw, str(repeats)],
+            capture_output=True, text=True, check=True, env=dict(os.environ)).stdout.splitlines()[-1])
+    if baseline["score"] != baseline["max_score"]:
+        raise SystemExit(f"the correct submission scores {baseline['score']}/"
+                         f"{baseline['max_score']} graded in-process")
     figures.sandbox_ms = statistics.median(sandbox_times) * 1000
-    figures.inprocess_ms = statistics.median(inprocess_times) * 1000
+    figures.inprocess_ms = baseline["wall_ms"]
     figures.overhead_ms = figures.sandbox_ms - figures.inprocess_ms
     figures.overhead_repeats = repeats
     figures.breakdown_ms = {k: round(statistics.median(v) * 1000, 2) for k, v in parts.items()}
@@ -471,7 +466,7 @@ def _measure_pinned(hw: str, bundle: Path, notebook: Path, repeats: int, figures
     figures.proxy_calls = calls[0]
     figures.loops = calls[1]
     figures.sandbox_cpu_ms = sandbox_cpu * 1000
-    figures.inprocess_cpu_ms = inprocess_cpu * 1000
+    figures.inprocess_cpu_ms = baseline["cpu_ms"]
     figures.overhead_cpu_ms = figures.sandbox_cpu_ms - figures.inprocess_cpu_ms
 
 
@@ -510,7 +505,7 @@ def report(f: Figures) -> list[tuple[str, bool | None]]:
           f"({f.sandbox_cpu_ms:.1f} ms via the sandbox, {f.inprocess_cpu_ms:.1f} ms in-process)")
     print(f"    (one correct submission, {f.n_cases} cases, median of {f.overhead_repeats}: "
           f"{f.sandbox_ms:.1f} ms via the sandbox (Grader.grade), {f.inprocess_ms:.1f} ms "
-          "in-process against the reference)")
+          "in-process: parse, run the cells, run the cases, no sandbox)")
     b = f.breakdown_ms
     if b:
         print(f"    sandbox parts: fork + run the notebook's cells {b['spawn']:.1f} ms (a bare fork "
