@@ -108,8 +108,8 @@ def sub():
 def fresh():
     servers = []
 
-    def make():
-        fs = ForkServer(LIMITS).start()
+    def make(limits=LIMITS):
+        fs = ForkServer(limits).start()
         servers.append(fs)
         return fs.spawn([ATTACKS])
 
@@ -222,18 +222,29 @@ def test_a_callback_with_arguments_beyond_the_test_s_is_refused(sub, attack):
 
 
 def test_the_grader_s_time_in_callbacks_counts_against_the_call(fresh):
-    s = fresh()
+    # A wall limit far above the CPU limit, so only the grader's CPU accounting can end the call
+    # in time (the same message also reports a call past its wall deadline, which a loaded
+    # machine reaches with a 5 s wall limit); without that accounting the loop below would
+    # spend 500 s of the grader's CPU and end at the 60 s wall deadline.
+    limits = Limits(run_wall_s=LIMITS.run_wall_s, call_wall_s=60, call_cpu_s=LIMITS.call_cpu_s)
+    s = fresh(limits)
+    spent = [0.0]
 
     def slow_grad(t):
-        end = time.thread_time() + 0.05
+        start = time.thread_time()
+        end = start + 0.05
         while time.thread_time() < end:
             pass
+        spent[0] += time.thread_time() - start
         return 2 * t
 
     started = time.monotonic()
     with pytest.raises(CallTimeout, match="test's functions"):
         s.proxy("many_callbacks")(slow_grad, np.ones(3))
-    assert time.monotonic() - started < LIMITS.call_cpu_s + 3
+    elapsed = time.monotonic() - started
+    # stopped by the CPU limit: about call_cpu_s of the grader's CPU, one callback's worth over
+    assert limits.call_cpu_s - 0.2 <= spent[0] <= limits.call_cpu_s + 0.2, spent[0]
+    assert elapsed < limits.call_wall_s / 2, elapsed  # not by the wall deadline
 
 
 def test_honest_callbacks_still_work(sub):
