@@ -11,16 +11,22 @@ import os
 import sys
 import traceback
 
-from autograder.grade.worker import Grader
+# Nothing heavy at module level: ``main`` starts the fork server's process before it imports
+# numpy and the grader, so the two processes' imports overlap.
 
 # -- the worker process -----------------------------------------------------------------------
 
 
-def start_least_privileged(config: dict) -> Grader:
+def start_least_privileged(config: dict, launched: tuple | None = None, cpu: int | None = None,
+                           eased: bool = False):
     """The worker's grader, set up in the order least privilege needs (see ``privileges``):
     verified private copy of the bundle and the fork server while still privileged, then the
-    drop, and only then the tests are loaded."""
+    drop, and only then the tests are loaded. ``launched``: the fork server's process, started
+    early by ``main`` (``sandbox.launch``); ``cpu``: the CPU it is pinned to once it is ready;
+    ``eased``: this worker and its fork server started at a lower priority (``_ease_start``),
+    given back here, while still root."""
     from autograder.grade import privileges
+    from autograder.grade.worker import Grader
     from autograder.sandbox import ForkServer, Limits
 
     limits = config.get("limits")
@@ -35,7 +41,21 @@ def start_least_privileged(config: dict) -> Grader:
     from autograder.grade.worker import server_policy
 
     policy = bundle_policy(read_manifest(bundle_copy))  # the verified copy's manifest
-    server = ForkServer(limits, workdir_root=workdir_root, **server_policy(policy)).start()
+    server = ForkServer(limits, workdir_root=workdir_root, launched=launched,
+                        **server_policy(policy))
+    try:
+        server.start()
+        if cpu is not None and server.zygote_pid:
+            # launched before this worker pinned itself (its imports ran on any CPU); its
+            # sandboxes share this worker's CPU (see ``pin_to_cpu``)
+            os.sched_setaffinity(server.zygote_pid, {cpu})
+        if eased:
+            # the fork server first (its sandboxes inherit its priority), then this worker
+            _set_priority(server.zygote_pid, 0)
+            _set_priority(0, 0)
+    except BaseException:
+        server.close()
+        raise
     try:
         done = privileges.drop(uid, readable=[str(bundle_copy)],
                                headroom_mb=int(config.get("worker_memory_mb") or
@@ -51,6 +71,47 @@ def start_least_privileged(config: dict) -> Grader:
     })
     return grader
 
+
+
+def _ease_start(index: int) -> bool:
+    """Workers after the first start at a lower priority (nice 10) until their fork server is
+    ready: the first submission waits only for the first worker, whose start-up (its imports
+    and its fork server's, about 1.2 s of CPU) then has the machine's cores to itself instead of
+    sharing them with every other worker's. Only as root, which can give the priority back
+    (``start_least_privileged``) before it drops its privileges."""
+    if index <= 0 or os.geteuid() != 0:
+        return False
+    try:
+        _set_priority(0, EASED_NICE)
+    except OSError:
+        return False
+    return True
+
+
+EASED_NICE = 10
+
+
+def _set_priority(pid: int, nice: int) -> None:
+    """Nice value of ``pid`` (0: this process). With autogroup scheduling (Linux's default) a
+    process's nice only ranks it within its session's group, and worker and fork server each lead
+    a session of their own: the group's nice is set too."""
+    os.setpriority(os.PRIO_PROCESS, pid, nice)
+    try:
+        with open(f"/proc/{pid or 'self'}/autogroup", "w") as f:
+            f.write(str(nice))
+    except OSError:
+        pass  # no autogroup scheduling: the process's own nice is what counts
+
+
+def _discard(launched: tuple | None) -> None:
+    if launched is None:
+        return
+    proc, sock = launched
+    sock.close()  # the zygote exits when its control socket closes
+    try:
+        proc.wait(timeout=10)
+    except Exception:
+        proc.kill()
 
 
 def _set_pdeathsig() -> None:
@@ -90,8 +151,6 @@ def main(argv: list[str]) -> int:
     from autograder.grade.frames import read_frame, write_frame
 
     _set_pdeathsig()
-    if os.environ.get("AUTOGRADER_WORKER_CPU", "").isdigit():
-        pin_to_cpu(int(os.environ["AUTOGRADER_WORKER_CPU"]))
     task_fd, result_fd = int(argv[0]), int(argv[1])
     os.set_inheritable(task_fd, False)
     os.set_inheritable(result_fd, False)
@@ -99,10 +158,28 @@ def main(argv: list[str]) -> int:
     first = read_frame(task_fd)
     if not isinstance(first, dict) or first.get("type") != "config":
         return 2
+    launched = None
+    index = os.environ.get("AUTOGRADER_WORKER_CPU", "")
+    index = int(index) if index.isdigit() else None
     try:
         config = first["config"]
-        grader = Grader.from_config(config) if config.get("factory") else start_least_privileged(config)
+        eased = False
+        if not config.get("factory"):
+            from autograder.sandbox.launch import launch_zygote
+
+            eased = _ease_start(index or 0)
+            launched = launch_zygote()  # before this process's own imports: they overlap
+            if eased:
+                _set_priority(launched[0].pid, EASED_NICE)  # a session (autogroup) of its own
+        cpu = pin_to_cpu(index) if index is not None else None
+        if config.get("factory"):
+            from autograder.grade.worker import Grader
+
+            grader = Grader.from_config(config)
+        else:
+            grader = start_least_privileged(config, launched, cpu, eased)
     except Exception:
+        _discard(launched)  # a fork server process that was never configured
         write_frame(result_fd, {"type": "fatal", "message": traceback.format_exc()})
         return 1
     try:

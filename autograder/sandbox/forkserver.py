@@ -13,18 +13,15 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 
 from . import _linux
 from .errors import Limits, SandboxDied, SandboxError
-from .policy import CHILD_ENV, zygote_path
+from .launch import launch_zygote
 from .submission import Submission
 
 DEFAULT_LIMITS = Limits()
-_ZYGOTE_CODE = ("import sys, json; sys.path[:] = json.loads(sys.argv[1]) + sys.path; "
-                "from autograder.sandbox.zygote import main; main(int(sys.argv[2]))")
 
 
 class ForkServer:
@@ -40,8 +37,12 @@ class ForkServer:
     def __init__(self, limits: Limits = DEFAULT_LIMITS, *, workdir_root: str | None = None,
                  privileged: bool | None = None, seccomp: bool = True, landlock: bool = True,
                  netns: bool = True, tmpfs: bool = True, packages: tuple[str, ...] = (),
-                 run_options: dict | None = None):
+                 run_options: dict | None = None, launched: tuple | None = None):
         self.limits = limits
+        #: ``launch_zygote()``'s process and socket, when the caller started the fork server's
+        #: process early (it imports numpy while the worker imports the grader; ``start`` then
+        #: configures, probes and locks it as usual).
+        self._launched = launched
         #: Third-party packages (top-level names) the children may read: the assignment's
         #: import policy; everything else in site-packages can be listed but not opened.
         self.packages = tuple(packages)
@@ -73,22 +74,8 @@ class ForkServer:
     def start(self) -> ForkServer:
         if self._proc is not None:
             return self
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = dict(CHILD_ENV)
-        env["HOME"] = "/"
-        if os.environ.get("LD_LIBRARY_PATH"):  # an interpreter that needs it to find libpython
-            env["LD_LIBRARY_PATH"] = os.environ["LD_LIBRARY_PATH"]
-        try:
-            self._proc = subprocess.Popen(
-                # -s: no user site; -P (3.11+): no script/cwd entry on sys.path (cwd is "/"
-                # anyway). Not -I/-E: the environment is ours and PYTHONHASHSEED must apply
-                [sys.executable, "-s", *(["-P"] if sys.version_info >= (3, 11) else []), "-c",
-                 _ZYGOTE_CODE, json.dumps(zygote_path()),
-                 str(child.fileno())],
-                env=env, cwd="/", pass_fds=[child.fileno()], stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, start_new_session=True)
-        finally:
-            child.close()
+        self._proc, parent = self._launched or launch_zygote()
+        self._launched = None
         self._ctl = parent
         parent.settimeout(120)
         try:
