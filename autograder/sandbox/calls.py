@@ -2,7 +2,7 @@
 
 A test calls a student's function through a :class:`Proxy`. The arguments cross as plain data
 only (numbers, strings, NumPy arrays, lists/tuples/dicts of these), plus exactly three kinds of
-tag, none of which names an object of the grader:
+tag, none of which names an object of the grader (four with the formula below):
 
 - a **function** of the test (``grad_fn``, ``f``) becomes ``{"cb": n}``: when the student calls
   it, the child asks the grader to call it with plain arguments. Those arguments are bounded by
@@ -14,7 +14,11 @@ tag, none of which names an object of the grader:
   a Generator of its own built from that state, and sends the final state back, which the
   grader adopts after checking that it is a valid state of the same kind. Draws therefore come
   from the test's stream and ``gen.bit_generator.state`` comparisons keep working;
-- a **proxy of the same submission** becomes ``{"g": name}`` (the child's own function).
+- a **proxy of the same submission** becomes ``{"g": name}`` (the child's own function);
+- a test function carrying a known gradient formula's ``spec`` (``checks.problems``'
+  ``quadratic_gradient``, ``least_squares_gradient``, the problems' ``grad``) becomes
+  ``{"fn": [kind, data]}``: the child builds the same formula over that data
+  (``sandbox/loops.py``) and calls it locally, so evaluating it costs the child, not a round trip.
 
 Anything else (any other object) is a test-authoring error: a ``ProtocolError`` naming the type,
 never a handle. Nothing the child sends is ever used to look up an attribute or a method.
@@ -82,6 +86,18 @@ def _is_test_function(obj) -> bool:
     return callable(obj) and not isinstance(obj, type)
 
 
+def _formula(obj):
+    """``(kind, data)`` of a test function that carries a known formula's ``spec`` (see
+    ``checks.problems.quadratic_gradient``), else None (the function is a callback)."""
+    from .loops import GRADIENTS
+
+    spec = getattr(obj, "spec", None) if _is_test_function(obj) else None
+    if (isinstance(spec, tuple) and len(spec) == 2 and spec[0] in GRADIENTS
+            and isinstance(spec[1], dict)):
+        return spec
+    return None
+
+
 class CallArguments:
     """One call's arguments, encoded: what the child gets and what the grader keeps."""
 
@@ -139,6 +155,13 @@ class CallArguments:
             state = obj.bit_generator.state
             return {"rng": [type(obj.bit_generator).__name__,
                             codec.encode(state, self.arrays), handle]}
+        formula = _formula(obj)
+        if formula is not None:
+            # a known gradient formula (``spec``) crosses as its data: the child computes it
+            # with the same expression, no round trip per evaluation. Nothing it returns is
+            # trusted more for that: the student's results are judged as before
+            kind, data = formula
+            return {"fn": [kind, codec.encode(data, self.arrays)]}
         if _is_test_function(obj):
             handle = len(self.callbacks) + 1
             self.callbacks[handle] = obj

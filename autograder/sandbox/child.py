@@ -283,6 +283,13 @@ class Session:
                 raise codec.CodecError(str(exc)) from None
         if tag == "rng":
             return self._generator(val)
+        if tag == "fn":  # a gradient formula of the test, computed here (sandbox/loops.py)
+            if not (isinstance(val, list) and len(val) == 2 and isinstance(val[0], str)):
+                raise codec.CodecError("malformed formula")
+            try:
+                return loops.gradient([val[0], codec.decode(val[1], self._arrs)])
+            except loops.LoopError as exc:
+                raise codec.CodecError(str(exc)) from None
         raise codec.CodecError(f"bad handle {tag}")
 
     def _generator(self, val):

@@ -10,7 +10,8 @@ The JSON object carries the structure; values inside it are encoded as:
   ``{"cb": id}`` a function of the test (called back in the grader, with bounded arguments),
   ``{"g": name}`` a function of the submission itself,
   ``{"m": [offset, dtype, shape]}`` an array argument placed in shared memory (``arena``),
-  ``{"rng": [bit_generator, state]}`` a NumPy Generator, sent as its state (plain ints).
+  ``{"rng": [bit_generator, state]}`` a NumPy Generator, sent as its state (plain ints),
+  ``{"fn": [kind, data]}`` a gradient formula of the test, built by the child from its data.
   No tag ever names an object of the grader: nothing the child sends can reach one.
 
 Arrays are raw ``.npy`` frames. :func:`parse_npy` validates magic, header (through numpy's
@@ -305,7 +306,7 @@ def decode(node, arrays: list, on_handle: Callable | None = None, _depth: int = 
             return complex(re_, im_)
         if tag == "f" and val in _SPECIAL:
             return _SPECIAL[val]
-        if tag in ("cb", "g", "m", "rng") and on_handle is not None:
+        if tag in ("cb", "g", "m", "rng", "fn") and on_handle is not None:
             return on_handle(tag, val)
     raise CodecError("malformed value")
 

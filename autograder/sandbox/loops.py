@@ -59,8 +59,17 @@ def _linear_regression(data):
     return grad
 
 
+def _least_squares(data):
+    X, Y = data["X"], data["Y"]
+
+    def grad(theta):
+        return 2.0 * X.T @ (X @ np.asarray(theta, dtype=np.float64) - Y)
+
+    return grad
+
+
 GRADIENTS = {"quadratic": _quadratic, "rosenbrock": _rosenbrock,
-             "linear_regression": _linear_regression}
+             "linear_regression": _linear_regression, "least_squares": _least_squares}
 
 
 def gradient(spec):

@@ -38,13 +38,16 @@ def assert_no_mutation(fn, *args, name=None, **kwargs):
     call_kwargs = {k: _copy(v) for k, v in kwargs.items()}
     result = fn(*call_args, **call_kwargs)
 
-    labels = _labels(fn, len(args), list(kwargs))
     problems = []
-    for label, original, after in zip(labels, list(args) + list(kwargs.values()),
-                                      call_args + list(call_kwargs.values())):
-        diff = _difference(original, after, label)
-        if diff:
-            problems.append(diff)
+    pairs = list(zip(list(args) + list(kwargs.values()), call_args + list(call_kwargs.values())))
+    if any(_difference(original, after, "") for original, after in pairs):
+        # named only when something changed: inspect.signature of a sandbox proxy is the most
+        # expensive part of a passing check
+        labels = _labels(fn, len(args), list(kwargs))
+        for label, (original, after) in zip(labels, pairs):
+            diff = _difference(original, after, label)
+            if diff:
+                problems.append(diff)
     reported = getattr(fn, "last_call_mutations", ()) or ()
     if isinstance(reported, str):
         reported = (reported,)

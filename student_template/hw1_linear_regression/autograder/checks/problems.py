@@ -18,7 +18,9 @@ __all__ = [
     "Problem",
     "linear_regression_data",
     "logistic_regression_data",
+    "least_squares_gradient",
     "quadratic",
+    "quadratic_gradient",
     "rosenbrock",
     "xor",
     "xor_accuracy",
@@ -75,15 +77,39 @@ def quadratic(dim=10, condition=10.0, seed=0) -> Problem:
         d = np.asarray(x, dtype=np.float64) - x_star
         return float(0.5 * d @ (A @ d))
 
+    grad = quadratic_gradient(A, x_star)
+    return Problem(loss, grad, x0, x_star.copy(), 0.0, f"quadratic(dim={dim}, condition={condition:g})",
+                   L=float(eig.max()), mu=float(eig.min()), data={"A": A, "eigenvalues": eig})
+
+
+def quadratic_gradient(A, x_star) -> Callable[[np.ndarray], np.ndarray]:
+    """``x -> A (x - x_star)``, the gradient of ``0.5 (x - x_star)^T A (x - x_star)``.
+
+    Its ``spec`` gives the formula as plain data: passed to a student's function (or a StepCall
+    loop) in the sandbox, it is computed there with the same expression, bit for bit
+    (autograder/sandbox/loops.py), instead of one round trip to the grader per evaluation.
+    """
+    A = np.array(A, dtype=np.float64)
+    x_star = np.array(x_star, dtype=np.float64)
+
     def grad(x):
         return A @ (np.asarray(x, dtype=np.float64) - x_star)
 
-    # the gradient as plain data: a StepCall loop run in the sandbox computes it there with the
-    # same formula (autograder/sandbox/loops.py)
     grad.spec = ("quadratic", {"A": A, "x_star": x_star})
+    return grad
 
-    return Problem(loss, grad, x0, x_star.copy(), 0.0, f"quadratic(dim={dim}, condition={condition:g})",
-                   L=float(eig.max()), mu=float(eig.min()), data={"A": A, "eigenvalues": eig})
+
+def least_squares_gradient(X, Y) -> Callable[[np.ndarray], np.ndarray]:
+    """``theta -> 2 X^T (X theta - Y)``, the gradient of the sum of squares ``||X theta - Y||^2``
+    (``Y`` a vector or one column per output); with a ``spec`` as :func:`quadratic_gradient`."""
+    X = np.array(X, dtype=np.float64)
+    Y = np.array(Y, dtype=np.float64)
+
+    def grad(theta):
+        return 2.0 * X.T @ (X @ np.asarray(theta, dtype=np.float64) - Y)
+
+    grad.spec = ("least_squares", {"X": X, "Y": Y})
+    return grad
 
 
 def rosenbrock(a=1.0, b=100.0) -> Problem:

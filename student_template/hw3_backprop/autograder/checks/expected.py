@@ -136,7 +136,7 @@ class Reference:
             raise ValueError("question must be a non-empty string such as 'q1'")
         self.question = question
         source = str(test_file) if test_file is not None else _caller_file(1)
-        self._test_file = str(Path(source).resolve()) if source else None
+        self._test_file = _resolved(source) if source else None
         self._values: dict | None = None
         self._path: Path | None = None
 
@@ -150,13 +150,13 @@ class Reference:
         if env:
             out.append(Path(env) / fname)
         if self._test_file:
-            out.append(Path(self._test_file).resolve().parent.parent / "expected" / fname)
+            out.append(Path(self._test_file).parent.parent / "expected" / fname)  # resolved
         out.append(Path.cwd() / "expected" / fname)
         return out
 
     def _hw_name(self) -> str:
         if self._test_file:
-            return Path(self._test_file).resolve().parent.parent.name
+            return Path(self._test_file).parent.parent.name
         return "<hw>"
 
     def _load(self) -> dict:
@@ -352,9 +352,25 @@ _CACHE_LIMIT = 64
 _cache: dict[tuple[str, int, int], dict] = {}
 
 
+def _resolved(source: str) -> str:
+    """``Path(source).resolve()``, remembered: every case builds a Reference, and resolving the
+    same test file's path again (an lstat per component) cost more than the lookup itself."""
+    found = _resolved_paths.get(source)
+    if found is None:
+        if len(_resolved_paths) >= _CACHE_LIMIT:
+            _resolved_paths.pop(next(iter(_resolved_paths)))
+        found = _resolved_paths[source] = str(Path(source).resolve())
+    return found
+
+
+_resolved_paths: dict[str, str] = {}
+
+
 def _load_cached(path: Path) -> dict:
+    # the stat is the staleness check (a rebuilt file has another size or mtime); the name is
+    # resolved once per path
     stat = path.stat()
-    ident = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    ident = (_resolved(str(path)), stat.st_size, stat.st_mtime_ns)
     values = _cache.get(ident)
     if values is None:
         values = load_expected(path)
