@@ -38,6 +38,7 @@ class UidSlots:
 
     def __init__(self, base: int = SLOT_UID_BASE, count: int = SLOT_COUNT, name: str = "slots"):
         self.base, self.count = base, count
+        self._accounts: dict[int, bool] = {}
         self.dir = os.path.join(tempfile.gettempdir(), f"autograder-sandbox-{name}-{os.geteuid()}")
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
         st = os.lstat(self.dir)
@@ -46,14 +47,24 @@ class UidSlots:
             raise ResourceError(f"{self.dir} must be a directory owned by uid {os.geteuid()} "
                                 "with mode 0700 (someone else created it?)")
 
+    def _is_account(self, uid: int) -> bool:
+        # asked once per uid for this fork server's life: the passwd lookup (NSS, a read and
+        # parse of /etc/passwd) was most of the cost of a spawn's allocation
+        known = self._accounts.get(uid)
+        if known is None:
+            try:
+                pwd.getpwuid(uid)
+                known = True
+            except KeyError:
+                known = False
+            self._accounts[uid] = known
+        return known
+
     def acquire(self) -> tuple[int, int]:
         for n in range(self.count):
             uid = self.base + n
-            try:
-                pwd.getpwuid(uid)
+            if self._is_account(uid):
                 continue  # a real account: never use it
-            except KeyError:
-                pass
             fd = os.open(os.path.join(self.dir, f"{uid}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
