@@ -159,3 +159,50 @@ def test_malformed_formula_data_is_the_grader_s_error_not_a_crash(sub):
         sub.proxy("gradient_descent")(broken, theta0, 0.01, 3)
     assert sub.alive  # the next case is served as usual
     assert sub.proxy("gradient_descent")(grad, theta0, 0.01, 1).shape == (2, 3)
+
+
+NG_STUDENT_FLAT = '''
+import numpy as np
+
+def numerical_gradient(f, x, h=1e-5):
+    x = np.array(x, dtype=float)
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[i] = h
+        g[i] = (f(x + e) - f(x - e)) / (2 * h)
+    return g
+
+def calls_with_a_flat_x(f, x, h=1e-5):
+    return f(np.ravel(x))
+'''
+
+
+def test_functions_for_numerical_gradients_are_the_checks_ones_bit_for_bit(server, callbacks):
+    rng = np.random.default_rng(3)
+    made = [problems.sines_and_squares(rng.uniform(size=(2, 3)), rng.uniform(size=(2, 3)),
+                                       caller="numerical_gradient"),
+            problems.sines_and_squares(np.array(0.7), np.array(1.5)),
+            problems.cubes(rng.uniform(size=(4,)), caller="numerical_gradient")]
+    ns: dict = {}
+    exec(NG_STUDENT_FLAT, ns)
+    with server.spawn([NG_STUDENT_FLAT]) as sub:
+        for f in made:
+            kind, data = f.spec
+            child_f = GRADIENTS[kind](data)
+            shape = data["c" if "c" in data else "a"].shape
+            for _ in range(10):
+                v = rng.normal(size=shape) * 3
+                assert np.float64(child_f(v.copy())).tobytes() == np.float64(f(v.copy())).tobytes()
+            x = rng.normal(size=shape)
+            got = sub.proxy("numerical_gradient")(f, x)
+            assert got.tobytes() == ns["numerical_gradient"](f, x).tobytes()
+        assert callbacks[0] == 0
+        # called with the wrong shape, the child's f says what the test's f says
+        f = made[0]
+        with pytest.raises(ValueError) as here:
+            ns["calls_with_a_flat_x"](f, np.zeros((2, 3)))
+        with pytest.raises(Exception) as there:
+            sub.proxy("calls_with_a_flat_x")(f, np.zeros((2, 3)))
+        assert str(here.value) in str(there.value)
+        assert "numerical_gradient must call f with arrays shaped like x, (2, 3)" in str(here.value)

@@ -68,8 +68,40 @@ def _least_squares(data):
     return grad
 
 
+def _shape_guard(v, shape, caller):
+    v = np.asarray(v, dtype=np.float64)
+    if v.shape != shape:
+        raise ValueError(f"f was called with an array of shape {v.shape}; {caller} must call f "
+                         f"with arrays shaped like x, {shape}")
+    return v
+
+
+def _sines_and_squares(data):
+    c, w, caller = data["c"], data["w"], str(data["caller"])
+    shape = tuple(c.shape)
+
+    def f(v):
+        v = _shape_guard(v, shape, caller)
+        return float(np.sum(c * np.sin(v)) + 0.5 * np.sum(w * v * v))
+
+    return f
+
+
+def _cubes(data):
+    a, caller = data["a"], str(data["caller"])
+    shape = tuple(a.shape)
+
+    def f(v):
+        v = _shape_guard(v, shape, caller)
+        return float(np.sum(a * v**3))
+
+    return f
+
+
 GRADIENTS = {"quadratic": _quadratic, "rosenbrock": _rosenbrock,
-             "linear_regression": _linear_regression, "least_squares": _least_squares}
+             "linear_regression": _linear_regression, "least_squares": _least_squares,
+             # not gradients: functions whose numerical gradient a test asks for
+             "sines_and_squares": _sines_and_squares, "cubes": _cubes}
 
 
 def gradient(spec):
@@ -81,7 +113,7 @@ def gradient(spec):
         raise LoopError("malformed gradient")
     try:
         return GRADIENTS[spec[0]](spec[1])
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise LoopError(f"malformed {spec[0]} data: {exc}") from None
 
 

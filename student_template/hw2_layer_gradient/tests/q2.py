@@ -21,16 +21,14 @@ def _quartic(shape, seed):
     """f(v) = sum(c * sin(v)) + 0.5 * sum(v**2 * w) and its exact gradient, for any shape."""
     import numpy as np
 
+    from autograder.checks.problems import sines_and_squares
+
     rng = np.random.default_rng(seed)
     c = rng.uniform(0.5, 2.0, size=shape)
     w = rng.uniform(1.0, 3.0, size=shape)
-
-    def f(v):
-        v = np.asarray(v, dtype=np.float64)
-        if v.shape != tuple(shape):
-            raise ValueError(f"f was called with an array of shape {v.shape}; numerical_gradient "
-                             f"must call f with arrays shaped like x, {tuple(shape)}")
-        return float(np.sum(c * np.sin(v)) + 0.5 * np.sum(w * v * v))
+    # checks' formula (evaluated next to the student's code, no round trip per call); called
+    # with another shape than x's it raises ValueError saying so
+    f = sines_and_squares(c, w, caller="numerical_gradient")
 
     def grad(v):
         return c * np.cos(v) + w * v
@@ -42,17 +40,11 @@ def _cubic(shape, seed):
     """f(v) = sum(a * v**3): central differences with step h give exactly 3 a v**2 + a h**2."""
     import numpy as np
 
+    from autograder.checks.problems import cubes
+
     rng = np.random.default_rng(seed)
     a = rng.uniform(1.0, 2.0, size=shape)
-
-    def f(v):
-        v = np.asarray(v, dtype=np.float64)
-        if v.shape != tuple(shape):
-            raise ValueError(f"f was called with an array of shape {v.shape}; numerical_gradient "
-                             f"must call f with arrays shaped like x, {tuple(shape)}")
-        return float(np.sum(a * v**3))
-
-    return f
+    return cubes(a, caller="numerical_gradient")
 
 
 def _float64(value, shape, name):

@@ -18,10 +18,12 @@ __all__ = [
     "Problem",
     "linear_regression_data",
     "logistic_regression_data",
+    "cubes",
     "least_squares_gradient",
     "quadratic",
     "quadratic_gradient",
     "rosenbrock",
+    "sines_and_squares",
     "xor",
     "xor_accuracy",
 ]
@@ -110,6 +112,45 @@ def least_squares_gradient(X, Y) -> Callable[[np.ndarray], np.ndarray]:
 
     grad.spec = ("least_squares", {"X": X, "Y": Y})
     return grad
+
+
+def _shape_guard(v, shape, caller):
+    v = np.asarray(v, dtype=np.float64)
+    if v.shape != shape:
+        raise ValueError(f"f was called with an array of shape {v.shape}; {caller} must call f "
+                         f"with arrays shaped like x, {shape}")
+    return v
+
+
+def sines_and_squares(c, w, caller="the function") -> Callable[[np.ndarray], float]:
+    """``f(v) = sum(c * sin(v)) + 0.5 * sum(w * v * v)`` for ``v`` shaped like ``c`` (a smooth
+    function to take numerical gradients of; its gradient is ``c cos(v) + w v``). Called with
+    another shape it raises ValueError saying that ``caller`` must call f with arrays shaped like
+    x. With a ``spec`` as :func:`quadratic_gradient`: computed next to the student's code."""
+    c = np.array(c, dtype=np.float64)
+    w = np.array(w, dtype=np.float64)
+    shape = tuple(c.shape)
+
+    def f(v):
+        v = _shape_guard(v, shape, caller)
+        return float(np.sum(c * np.sin(v)) + 0.5 * np.sum(w * v * v))
+
+    f.spec = ("sines_and_squares", {"c": c, "w": w, "caller": str(caller)})
+    return f
+
+
+def cubes(a, caller="the function") -> Callable[[np.ndarray], float]:
+    """``f(v) = sum(a * v**3)`` for ``v`` shaped like ``a`` (central differences with step h
+    give exactly ``3 a v**2 + a h**2``); shape check and ``spec`` as :func:`sines_and_squares`."""
+    a = np.array(a, dtype=np.float64)
+    shape = tuple(a.shape)
+
+    def f(v):
+        v = _shape_guard(v, shape, caller)
+        return float(np.sum(a * v**3))
+
+    f.spec = ("cubes", {"a": a, "caller": str(caller)})
+    return f
 
 
 def rosenbrock(a=1.0, b=100.0) -> Problem:
