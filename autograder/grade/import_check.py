@@ -22,21 +22,37 @@ def bundle_policy(manifest: dict) -> ImportPolicy:
 def analyze_cells(cells: list[str], policy: ImportPolicy) -> SourceReport:
     """Analyse the code cells as the sandbox runs them (IPython's magics transformed first,
     only for the cells that need it: plain Python parses as it is)."""
+    trees = [tree for cell in cells
+             if (tree := _tree(cell if isinstance(cell, str) else "")) is not None]
+    return analyze_trees(trees, policy)
+
+
+CACHED_CELL_CHARS = 20_000  # longer cells are parsed every time (bounded memory)
+
+
+def _tree(cell: str):
+    """The cell's syntax tree (None if neither Python nor IPython can read it). Remembered by
+    text for cells of ordinary size: most cells of a class are the template's, the same in every
+    notebook (the analysis only reads the trees)."""
+    return _cached_tree(cell) if len(cell) <= CACHED_CELL_CHARS else _parse(cell)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_tree(cell: str):
+    return _parse(cell)
+
+
+def _parse(cell: str):
     import ast
 
-    trees = []
-    for cell in cells:
-        cell = cell if isinstance(cell, str) else ""
-        try:
-            trees.append(ast.parse(cell))
-            continue
-        except (SyntaxError, ValueError):
-            pass
-        try:
-            trees.append(ast.parse(_transformer().transform_cell(cell)))
-        except Exception:  # a cell neither can read fails when it runs; nothing to analyse
-            continue
-    return analyze_trees(trees, policy)
+    try:
+        return ast.parse(cell)
+    except (SyntaxError, ValueError):
+        pass
+    try:
+        return ast.parse(_transformer().transform_cell(cell))
+    except Exception:  # a cell neither can read fails when it runs; nothing to analyse
+        return None
 
 
 @functools.lru_cache(maxsize=1)
