@@ -43,9 +43,12 @@ PREIMPORT = [
     "encodings.utf_32", "encodings.cp1252", "encodings.unicode_escape",
     "encodings.raw_unicode_escape", "stringprep", "zipfile", "gzip", "bz2", "lzma", "tarfile",
     "zoneinfo", "secrets", "hmac", "signal", "errno", "fnmatch", "shlex", "codecs", "sysconfig",
-    "concurrent.futures", "unittest", "unittest.mock", "html", "urllib.parse", "graphlib",
+    "concurrent.futures", "unittest", "html", "urllib.parse", "graphlib",
     "numpy.lib.recfunctions", "numpy.lib.npyio", "numpy.matlib",
 ]
+# Left out on purpose: unittest.mock (~75 ms of every fork server's start, with asyncio); the
+# rare child that imports it pays the import itself (the stdlib is readable in the sandbox).
+# numpy.matlib stays although it costs ~0.2 s: a child cannot read numpy/matlib.py.
 
 
 def preimport() -> list[str]:
