@@ -49,3 +49,23 @@ def test_every_ready_worker_and_fork_server_runs_at_normal_priority(tmp_path):
             for pid in [worker.proc.pid, *servers]:
                 assert _nice(pid) == (0, "0"), (worker.index, pid)
                 assert os.sched_getaffinity(pid) == os.sched_getaffinity(worker.proc.pid)
+
+
+def test_the_grade_package_loads_its_names_lazily_and_correctly():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, autograder.grade.worker\n"
+        "assert 'autograder.grade.batch' not in sys.modules and 'rich' not in sys.modules\n"
+        "import autograder.grade.globals  # the submodule named like the builtin\n"
+        "from autograder.grade import OutputBusy, Store, grade_class, load_cells\n"
+        "import autograder.grade.batch as batch, autograder.grade.store as store\n"
+        "assert grade_class is batch.grade_class and Store is store.Store\n"
+        "import autograder.grade as g\n"
+        "assert 'write_reports' in dir(g)\n"
+        "try:\n    g.no_such_name\nexcept AttributeError:\n    print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

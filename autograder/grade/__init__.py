@@ -21,6 +21,9 @@ _WHERE = {
 }
 
 __all__ = sorted(_WHERE)
+# this package's namespace, taken now: once the submodule ``autograder.grade.globals`` is
+# imported, the name ``globals`` here is that module, not the builtin
+_NAMESPACE = globals()
 
 
 def __getattr__(name: str):
@@ -28,9 +31,9 @@ def __getattr__(name: str):
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
+    _NAMESPACE[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_WHERE))
+    return sorted(set(_NAMESPACE) | set(_WHERE))
