@@ -7,7 +7,7 @@ driver, the executor and rich (about 0.1 s of every worker's start-up).
 
 from __future__ import annotations
 
-import importlib
+from autograder._lazy import lazy_names
 
 _WHERE = {
     "GradeSummary": "batch", "OutputBusy": "batch", "grade_class": "batch",
@@ -21,19 +21,4 @@ _WHERE = {
 }
 
 __all__ = sorted(_WHERE)
-# this package's namespace, taken now: once the submodule ``autograder.grade.globals`` is
-# imported, the name ``globals`` here is that module, not the builtin
-_NAMESPACE = globals()
-
-
-def __getattr__(name: str):
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    _NAMESPACE[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(_NAMESPACE) | set(_WHERE))
+__getattr__, __dir__ = lazy_names(__name__, _WHERE)

@@ -7,6 +7,7 @@ expected value, otter-grader's autograder zip). verify: the reference earns full
 template nothing, every mutant loses points, tests are deterministic and nothing hidden leaks.
 """
 
+from autograder._lazy import lazy_names
 from autograder.release.sources import ASSIGNMENTS, BuildError, known_assignments
 
 # build and verify are imported when first used: they import nbformat, otter and the rest
@@ -14,13 +15,7 @@ from autograder.release.sources import ASSIGNMENTS, BuildError, known_assignment
 _LAZY = {"BuildResult": "core", "build_assignment": "core", "check_template": "core",
          "compare_trees": "core", "VerifyReport": "verify", "verify_assignment": "verify"}
 
-
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
 
 __all__ = [
     "ASSIGNMENTS",

@@ -43,6 +43,7 @@ from .errors import (
     SandboxError,
     StudentError,
 )
+from .loops import GRADIENTS
 
 MAX_CALLBACK_STR = 1000
 INT64 = 1 << 63
@@ -89,8 +90,6 @@ def _is_test_function(obj) -> bool:
 def _formula(obj):
     """``(kind, data)`` of a test function that carries a known formula's ``spec`` (see
     ``checks.problems.quadratic_gradient``), else None (the function is a callback)."""
-    from .loops import GRADIENTS
-
     spec = getattr(obj, "spec", None) if _is_test_function(obj) else None
     if (isinstance(spec, tuple) and len(spec) == 2 and spec[0] in GRADIENTS
             and isinstance(spec[1], dict)):
