@@ -65,6 +65,37 @@ def test_notebook_cells_drop_otter_scaffolding(tmp_path):
     assert note == ""
 
 
+def _tagged_notebook(cells: list[tuple[str, dict]]) -> bytes:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    for source, metadata in cells:
+        cell = nbformat.v4.new_code_cell(source)
+        cell.metadata = nbformat.NotebookNode(metadata)
+        nb.cells.append(cell)
+    return nbformat.writes(nb).encode()
+
+
+def test_cells_otter_ignores_are_not_run(tmp_path):
+    # otter run leaves out cells tagged otter_ignore or with a true otter.ignore (its
+    # execute.preprocessor); the same cells must not run here, and the numbering stays
+    data = _tagged_notebook([
+        (DOUBLE_OK, {}),
+        ("double = None", {"tags": ["exploration", "otter_ignore"]}),
+        ("raise SystemExit", {"otter": {"ignore": True}}),
+        ("y = 1", {"otter": {"ignore": False}, "tags": ["otter_ignore_not"]}),
+        ("z = 2", {"otter": "ignore"}),   # malformed metadata: not a flag, the cell runs
+        ("w = 3", {"tags": "otter_ignore"}),  # a string, not a list: otter's `in` still matches
+    ])
+    cells, _ = _load(tmp_path, "a.ipynb", data)
+    assert cells == [DOUBLE_OK, "", "", "y = 1", "z = 2", ""]
+
+
+def test_notebook_of_ignored_cells_only_is_empty(tmp_path):
+    data = _tagged_notebook([(DOUBLE_OK, {"tags": ["otter_ignore"]})])
+    assert _error(tmp_path, "a.ipynb", data).status == "empty"
+
+
 def test_script_split_on_cell_markers(tmp_path):
     cells, _ = _load(tmp_path, "a.py", b"import numpy as np\n# %%\nx = 1\n# %% [markdown]\n\n# %%\ny = 2\n")
     assert cells == ["import numpy as np\n", "x = 1\n", "y = 2\n"]

@@ -134,9 +134,10 @@ def normal_equation(X_D, Y):
 
 # %% [markdown]
 # *Try it.* Fit polynomials of a few degrees to noisy samples of a curve and compare them. (This
-# cell only runs once your functions work; it is not graded.)
+# cell only runs once your functions work; it is not graded, and the grader skips it: it is
+# tagged `otter_ignore`.)
 
-# %%
+# %% tags=["otter_ignore"]
 try:
     import matplotlib.pyplot as plt
 
@@ -237,9 +238,10 @@ def gradient_descent(grad_fn, theta0, lr, steps):
 
 
 # %% [markdown]
-# *Try it.* The lecture's exercise with two learning rates (not graded).
+# *Try it.* The lecture's exercise with two learning rates (not graded: the grader skips cells
+# tagged `otter_ignore`).
 
-# %%
+# %% tags=["otter_ignore"]
 try:
     import matplotlib.pyplot as plt
 

@@ -135,9 +135,10 @@ def softplus_grad(z):
 
 
 # %% [markdown]
-# *Try it.* The four activations and their derivatives side by side (not graded).
+# *Try it.* The four activations and their derivatives side by side (not graded: the grader
+# skips cells tagged `otter_ignore`).
 
-# %%
+# %% tags=["otter_ignore"]
 try:
     import matplotlib.pyplot as plt
 
@@ -296,9 +297,10 @@ def quadratic_form_hessian(A):
 
 
 # %% [markdown]
-# *Try it.* Check your gradient with your own `numerical_gradient` (not graded).
+# *Try it.* Check your gradient with your own `numerical_gradient` (not graded: the grader
+# skips cells tagged `otter_ignore`).
 
-# %%
+# %% tags=["otter_ignore"]
 try:
     rng_demo = np.random.default_rng(0)
     A_demo = rng_demo.normal(size=(3, 3))

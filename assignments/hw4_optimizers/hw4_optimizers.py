@@ -104,8 +104,9 @@ def momentum_step(theta, grad, velocity, lr, beta):
     raise NotImplementedError("momentum_step")
 
 
-# %%
-# Exploration (optional, not graded): momentum versus plain gradient descent on a narrow valley.
+# %% tags=["otter_ignore"]
+# Exploration (optional, not graded; tagged otter_ignore, so the grader skips this cell):
+# momentum versus plain gradient descent on a narrow valley.
 def _compare_on_valley(steps=100):
     A = np.diag([1.0, 0.02])
     theta_gd = theta_mom = np.array([1.0, 1.0])

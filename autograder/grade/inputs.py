@@ -346,8 +346,29 @@ def _code_sources(nb, what: str) -> list[str]:
             source = "".join(source)
         if not isinstance(source, str):
             raise SubmissionInputError(INVALID_NOTEBOOK, f"{what}: cell {index} has no text source")
-        cells.append(source)
+        # kept as an empty cell, so that cell numbers in messages stay the notebook's
+        cells.append("" if is_ignored_cell(cell) else source)
     return cells
+
+
+#: The tag (and the ``metadata.otter.ignore`` flag) with which otter's grading leaves a cell out
+#: (``otter.execute.preprocessor``): exploration cells marked "not graded" are not run.
+IGNORE_TAG = "otter_ignore"
+
+
+def is_ignored_cell(cell: dict) -> bool:
+    """Whether otter run would skip this cell: tagged ``otter_ignore``, or a true ``ignore`` in its
+    ``otter`` metadata. A submission's own metadata decides, as in otter: a student who tags a cell
+    only keeps it from being graded."""
+    metadata = cell.get("metadata")
+    if not isinstance(metadata, dict):
+        return False
+    tags = metadata.get("tags")
+    # (a string where nbformat wants a list matches as otter's ``in`` does: as a substring)
+    if isinstance(tags, (list, str)) and IGNORE_TAG in tags:
+        return True
+    otter = metadata.get("otter")
+    return isinstance(otter, dict) and bool(otter.get("ignore", False))
 
 
 def notebook_cells(data: bytes, what: str = "the notebook") -> tuple[list[str], str]:
@@ -502,8 +523,9 @@ def load_cells(task: dict, assignment: str | None = None) -> tuple[list[str], st
     The bytes are ``task["data_b64"]`` when present (checked against ``content_hash``), else
     those of ``task["file"]``. Raises ``SubmissionInputError`` (status ``invalid_notebook``,
     ``empty``, ``unsafe_zip``, or ``error`` when the bytes changed or cannot be read).
-    Otter scaffolding cells (``import otter``, ``grader.check(...)``) become empty cells, so that
-    cell numbers in messages stay those of the notebook's code cells.
+    Otter scaffolding cells (``import otter``, ``grader.check(...)``) and the cells otter's
+    grading skips (tagged ``otter_ignore``) become empty cells, so that cell numbers in messages
+    stay those of the notebook's code cells.
     """
     cells, note = _cells_of(task, assignment)
     cells = ["" if _is_otter_cell(cell) else cell for cell in cells]
