@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from . import codec
+from . import cellcode, codec
 from .arena import GraderArena
 from .calls import Proxy, perform_call, perform_loop
 from .child import EXIT_SETUP_FAILED
@@ -363,8 +363,11 @@ class Submission:
             deadline = time.monotonic() + float(self.limits.run_wall_s)
             self.status = "running"
             options = dict(getattr(self._server, "run_options", None) or {})
-            self._send({**options, "op": "run",
-                        "cells": [c if isinstance(c, str) else "" for c in cells]}, [], deadline)
+            cells = [c if isinstance(c, str) else "" for c in cells]
+            arrays: list = []
+            compiled = cellcode.run_message(cells, arrays)
+            self._send({**options, "op": "run", "cells": cells, "compiled": compiled}, arrays,
+                       deadline)
             budget = (0.0, float(self.limits.run_cpu_s))
             while True:
                 try:
