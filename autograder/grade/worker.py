@@ -128,6 +128,7 @@ class Grader:
         self.server = server if server is not None else ForkServer(
             limits, workdir_root=workdir_root, **server_policy(self.policy))
         self.server.__enter__()
+        self.server.prepare_ahead = True  # the next sandbox confines while this one is tested
         self.server_restarts = 0
         self.protections = dict(getattr(self.server, "protections", {}) or {})
         self.protections_message = self.server.missing_protections_message()
@@ -162,6 +163,7 @@ class Grader:
             self.server = ForkServer(self.limits, workdir_root=self.workdir_root,
                                      **server_policy(self.policy))
             self.server.__enter__()
+            self.server.prepare_ahead = True
             return self.server.spawn(cells)
 
     def close(self) -> None:
