@@ -92,3 +92,22 @@ def test_hw4_known_mistakes_read_as_sentences():
         words = why.split(" returns when it ", 1)[1].split()
         verb = words[1] if words[0] == "never" else words[0]
         assert verb.endswith("s"), f"{mutant}: {why!r} does not read as a sentence"
+
+
+def test_the_index_of_mistakes_matches_the_lookup_per_key():
+    # keys may hold colons ("a:b"), and a key's prefix ("a") then matches the longer key's
+    # mistakes too: the one-pass index must give what the per-key scan gives, in its order
+    values = {
+        "a": 1.0, "a:b": 2.0, "c": 3.0,
+        mistake_key("a", "m2"): {"value": 1.5, "why": "m2"},
+        mistake_key("a", "m1"): {"value": 1.25, "why": "m1"},
+        mistake_key("a:b", "m3"): {"value": 2.5, "why": "m3"},
+        f"{PREFIX}c:broken": {"value": 9.0},  # no "why": not a mistake
+        "unrelated": {"value": 0.0, "why": "not under the prefix"},
+    }
+    from autograder.checks.mistakes import index, mistakes_of
+
+    built = index(values)
+    for key in ("a", "a:b", "c", "unrelated", "missing"):
+        assert built.get(key, []) == mistakes_of(values, key), key
+    assert [why for _, why in built["a"]] == ["m3", "m1", "m2"]  # by name: "a:b:m3" < "a:m1"

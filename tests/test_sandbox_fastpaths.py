@@ -164,6 +164,13 @@ def other(alpha, beta):
 
 def rename():
     grow.__code__ = other.__code__
+
+def both(a, b):
+    a += 1
+    b += 1
+
+def star(*xs):
+    xs[1][...] += 1
 """]
 
 
@@ -185,6 +192,27 @@ def test_mutation_labels_follow_a_changed_function(server):
         f = sub.proxy("f")
         assert np.array_equal(f(np.ones((5, 3))), 2 * np.ones((5, 3)))
         assert f.last_call_mutations == ()
+
+
+def test_labels_follow_each_arity_and_keywords_of_a_call(server):
+    # the child remembers labels per (signature, number of arguments, keywords): each form of
+    # call keeps its own, in any order, however often it repeats
+    z = np.zeros(3)
+    with server.spawn(CELLS) as sub:
+        both, star, grow = sub.proxy("both"), sub.proxy("star"), sub.proxy("grow")
+        for _ in range(2):
+            both(z, z.copy())
+            assert both.last_call_mutations == ("a", "b")
+            both(z, b=z.copy())
+            assert both.last_call_mutations == ("a", "b")
+            both(b=z, a=z.copy())
+            assert set(both.last_call_mutations) == {"a", "b"}
+            star(z, z.copy())
+            assert star.last_call_mutations == ("arg1",)  # *xs: no name of its own
+            star(z, z.copy(), z.copy())
+            assert star.last_call_mutations == ("arg1",)
+            grow(z, lr=1.0)
+            assert grow.last_call_mutations == ("theta",)
 
 
 def test_many_small_calls_in_a_row(server):

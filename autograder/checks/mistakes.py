@@ -42,6 +42,23 @@ def mistakes_of(values: dict, key: str) -> list[tuple[object, str]]:
     return out
 
 
+def index(values: dict) -> dict[str, list[tuple[object, str]]]:
+    """``{key: mistakes_of(values, key)}`` for every key that has any, in one pass: a lookup
+    then costs a dict access, not a sort of the question's keys (a test makes dozens)."""
+    out: dict[str, list[tuple[object, str]]] = {}
+    for name in sorted(values):
+        entry = values[name]
+        if not (name.startswith(PREFIX) and isinstance(entry, dict) and "why" in entry):
+            continue
+        # every key K with name.startswith(f"{PREFIX}{K}:"), as mistakes_of matches them
+        colon = name.find(":", len(PREFIX))
+        while colon != -1:
+            out.setdefault(name[len(PREFIX):colon], []).append(
+                (entry["value"], str(entry["why"])))
+            colon = name.find(":", colon + 1)
+    return out
+
+
 def _pairs(expected, alternative):
     """(expected leaf or container, the alternative's matching part), for every level."""
     yield expected, alternative

@@ -189,11 +189,19 @@ def describe(exc: BaseException) -> str:
     return _short(f"{name}: {text}" if text else name, MAX_ERROR)
 
 
+STUDENT_FILES = ("<code cell", "<cell", "<magic")  # the file names of the student's code
+
+
 def student_traceback(exc: BaseException) -> str:
     """The traceback restricted to frames of the student's cells."""
     try:
-        frames = [f for f in traceback.extract_tb(exc.__traceback__)
-                  if f.filename.startswith(("<code cell", "<cell", "<magic"))]
+        # from the first frame of a cell on: the frames before it are this module's, whose
+        # source the sandbox cannot read (extracting them cost a failed open per traceback)
+        tb = exc.__traceback__
+        while tb is not None and not tb.tb_frame.f_code.co_filename.startswith(STUDENT_FILES):
+            tb = tb.tb_next
+        frames = [f for f in traceback.extract_tb(tb)
+                  if f.filename.startswith(STUDENT_FILES)]
         lines = traceback.format_list(frames[-10:])
         return _short("".join(lines) + describe(exc), MAX_TB)
     except Exception:
@@ -219,6 +227,7 @@ class Session:
         self._rngs: list = []  # the Generators rebuilt for the current call, in handle order
         self._arrs: list = []  # the array frames of the message being decoded
         self._signatures: dict = {}
+        self._labels: dict = {}  # (id(signature), arity, keywords) -> labels; see _param_names
         # The submission gets its own copy of the builtins module (also as sys.modules
         # ["builtins"]), so "builtins.len = ..." cannot break this module's protocol code.
         own = types.ModuleType("builtins", builtins.__doc__)
@@ -357,9 +366,18 @@ class Session:
         return sig
 
     def _param_names(self, fn, args, kwargs) -> list[str]:
-        names = [f"arg{i}" for i in range(len(args))]
         try:
             sig = self._signature(fn)
+        except Exception:
+            return [f"arg{i}" for i in range(len(args))]
+        # whether the arguments bind depends only on how many there are and the keywords'
+        # names: remembered per signature object (the cached ones live as long as the cache)
+        shape = (id(sig), len(args), tuple(kwargs))
+        hit = self._labels.get(shape)
+        if hit is not None and hit[0] is sig:
+            return list(hit[1])
+        names = [f"arg{i}" for i in range(len(args))]
+        try:
             sig.bind(*args, **kwargs)
             pos = [p for p in sig.parameters.values()
                    if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
@@ -367,6 +385,9 @@ class Session:
                 names[i] = pos[i].name
         except Exception:
             pass
+        if len(self._labels) >= SIGNATURE_CACHE_MAX:
+            self._labels.clear()
+        self._labels[shape] = (sig, tuple(names))  # (holding sig: its id is not reused)
         return names
 
     def _arm_cpu(self) -> None:
