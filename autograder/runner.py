@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from autograder.checks import attachments as checks_attachments
+from autograder.checks import mistakes as checks_mistakes
 from autograder.testfiles import Case, Question
 
 MAX_MESSAGE_CHARS = 3000
@@ -114,7 +115,7 @@ def run_case(question: Question, case: Case, namespace: Mapping[str, Any]) -> Ca
     As otter's ``call_func``: ``env`` is the namespace itself and a name the namespace does not
     hold is ``None`` (a failure then also says the name is missing). An :class:`Unavailable`
     value fails the case without running it, naming the global and why."""
-    with checks_attachments.collecting() as attached:
+    with checks_attachments.collecting() as attached, checks_mistakes.forgotten_after():
         result = _run_case(question, case, namespace)
     if not attached:
         return result

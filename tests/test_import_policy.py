@@ -163,3 +163,18 @@ def test_test_case_wrapper_refuses_only_student_functions():
         def __call__(self, *args):
             return 1
     assert policy_problem({"student": Proxy()}, POLICY) is None
+
+
+def test_a_remembered_function_is_judged_again_under_other_imports():
+    # the batch grader parses each distinct cell once, so the same function tree comes back
+    # in every notebook of a class; what it uses depends on the other cells' imports
+    from autograder.grade.import_check import analyze_cells
+
+    fn_cell = "def loss(x):\n    return t.sum(x)\n"
+    as_numpy = analyze_cells(["import numpy as t\n", fn_cell], POLICY)
+    as_torch = analyze_cells(["import torch as t\n", fn_cell], POLICY)
+    again = analyze_cells(["import numpy as t\n", fn_cell], POLICY)
+    assert as_numpy.message_for("loss") is None and again.message_for("loss") is None
+    assert (as_torch.message_for("loss") or "").startswith("loss uses torch")
+    assert analyze_cells(["import torch as t\n", fn_cell], POLICY).message_for("loss") == \
+        as_torch.message_for("loss")

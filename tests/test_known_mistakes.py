@@ -111,3 +111,33 @@ def test_the_index_of_mistakes_matches_the_lookup_per_key():
     for key in ("a", "a:b", "c", "unrelated", "missing"):
         assert built.get(key, []) == mistakes_of(values, key), key
     assert [why for _, why in built["a"]] == ["m3", "m1", "m2"]  # by name: "a:b:m3" < "a:m1"
+
+
+def test_a_case_remembers_its_own_lookups_only(reference, tmp_path):
+    # the runner gives each case a fresh memory: a case names the mistakes of what it looked
+    # up, and what earlier cases looked up is neither kept (nor copied at every lookup)
+    from autograder.checks.mistakes import alternatives
+    from autograder.runner import run_question
+    from autograder.testfiles import load_question
+
+    ref, _, wrong = reference
+    before = ref.call("k", "f")
+    assert alternatives(before)  # remembered out here (as in a Jupyter check)
+    test = tmp_path / "q9.py"
+    test.write_text(
+        "from autograder.checks import Reference, test_case\n"
+        "from autograder.checks.mistakes import alternatives\n"
+        "name = 'q9'\npoints = 2\n"
+        "SEEN = []\n"
+        "@test_case(points=1)\n"
+        "def first(env):\n"
+        "    SEEN.append(len(alternatives(Reference('q1').call('k', 'f'))))\n"
+        "@test_case(points=1)\n"
+        "def second(env):\n"
+        "    SEEN.append(env['OUTSIDE'] is not None and len(alternatives(env['OUTSIDE'])))\n")
+    question = load_question(test)
+    result = run_question(question, {"OUTSIDE": before})
+    assert result.score == 2
+    seen = question.cases[0].func.__globals__["SEEN"]
+    assert seen == [1, 0]  # its own lookup named; the outside one not visible inside a case
+    assert alternatives(before)  # and the outside memory is back after the cases

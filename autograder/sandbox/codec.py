@@ -112,6 +112,16 @@ def encode(value, arrays: list, on_other: Callable | None = None, _depth: int = 
     """
     if _depth > MAX_DEPTH:
         raise CodecError(f"value nested deeper than {MAX_DEPTH} levels")
+    # exact builtin types first (most of the nodes of every message); a subclass takes the
+    # general path below, which converts it to its base type
+    kind = type(value)
+    if kind is float:
+        if math.isfinite(value):
+            return value
+    elif kind is int or kind is str:
+        return value
+    elif kind is list:  # (a copy: converting an element may run code that changes the list)
+        return [encode(v, arrays, on_other, _depth + 1, on_array) for v in list(value)]
     if value is None or isinstance(value, bool):
         return None if value is None else bool(value)
     if isinstance(value, int):
