@@ -43,7 +43,9 @@ def _wait_gone(pid: int, seconds: float = 10) -> bool:
 def test_the_next_spawn_gets_the_prepared_sandbox(server):
     with server.spawn(["secret = 'first student'\n"]) as first:
         ahead = server._ahead
-        assert ahead is not None and ahead.alive and ahead.status == "starting"
+        assert ahead is not None and ahead.pid is None  # asked for; the reply not read yet
+        assert ahead.launched()  # (what taking it does first)
+        assert ahead.alive and ahead.status == "starting"
         assert not ahead.cells  # no code has run in it
         if first.uid is not None:
             assert ahead.uid != first.uid  # both alive: two uid slots
@@ -59,6 +61,7 @@ def test_a_prepared_sandbox_that_died_is_replaced(server):
     with server.spawn(["x = 1\n"]):
         pass
     dead = server._ahead
+    assert dead.launched()
     os.kill(dead.pid, signal.SIGKILL)  # as the OOM killer or an operator might
     assert _wait_gone(dead.pid)
     with server.spawn(["x = 3\n"]) as sub:
@@ -83,8 +86,78 @@ def test_closing_the_server_kills_the_prepared_sandbox():
         srv.prepare_ahead = True
         with srv.spawn(["x = 1\n"]):
             pass
-        pid = srv._ahead.pid
+        ahead = srv._ahead
+        assert ahead.launched()
+        pid = ahead.pid
     assert _wait_gone(pid)
+
+
+def test_a_prepared_sandbox_never_taken_is_closed_with_the_server():
+    # its launch was only asked for: closing reads the fork server's reply, then kills it
+    with ForkServer(LIMITS) as srv:
+        srv.prepare_ahead = True
+        with srv.spawn(["x = 1\n"]):
+            pass
+        ahead = srv._ahead
+        assert ahead.pid is None
+    assert ahead._closed and ahead.pid is not None
+    assert _wait_gone(ahead.pid)
+
+
+BUSY = """
+import os, threading
+def spin():
+    while True:
+        with open("keep.txt", "a") as f:
+            f.write("x")
+threading.Thread(target=spin, daemon=True).start()
+secret = "first student"
+"""
+
+
+def test_a_background_close_is_done_before_the_next_sandbox_runs(server):
+    # a submission that keeps working after its grading (a thread writing to its directory)
+    # is dead, reaped and its directory gone by the time the next submission's cells have run:
+    # the fork server takes the cleanup before the next request
+    first = server.spawn([BUSY])
+    pid, uid, workdir = first.pid, first.uid, first.workdir
+    first.close(wait=False)
+    with server.spawn(["import os\nseen = sorted(os.listdir('.'))\n"]) as second:
+        assert not os.path.exists(f"/proc/{pid}")  # killed and reaped, not just signalled
+        if workdir:
+            assert not os.path.exists(os.path.join(workdir, "keep.txt"))
+        assert second.read_global("secret") == ("undefined", None)
+        assert second.read_global("seen") == ("value", [])
+        if uid is not None:
+            assert second.uid != uid or not _processes_of(uid)
+
+
+def _processes_of(uid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/status") as f:
+                    if f"\nUid:\t{uid}\t" in f.read():
+                        out.append(int(entry))
+            except OSError:
+                pass
+    return out
+
+
+def test_a_background_close_survives_a_dead_fork_server():
+    # the reply never comes: the request fails, the child is killed from here as a fallback
+    # (and dies with its fork server anyway), and the next spawn reports the server gone
+    from autograder.sandbox import SandboxError
+
+    with ForkServer(LIMITS) as srv:
+        sub = srv.spawn(["x = 1\n"])
+        pid = sub.pid
+        os.kill(srv.zygote_pid, signal.SIGKILL)
+        sub.close(wait=False)
+        with pytest.raises(SandboxError):
+            srv.spawn(["x = 2\n"])
+        assert _wait_gone(pid)
 
 
 def test_off_by_default():

@@ -325,7 +325,8 @@ class Grader:
                 questions.append(_question_dict(score_question(question, tuple(results))))
             outputs.append(_output(submission))
         finally:
-            submission.close()
+            # the fork server cleans up while the next submission runs (see Submission.close)
+            submission.close(wait=False)
         output = "".join(o for o in outputs if o)
         score = float(sum(q["score"] for q in questions))
         return {

@@ -8,6 +8,7 @@ worker may drop its own privileges (``grade.privileges``) without losing the abi
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
@@ -62,6 +63,7 @@ class ForkServer:
         self._zygote_pid: int | None = None
         self._subs: set[Submission] = set()
         self._ahead: Submission | None = None  # see prepare_ahead
+        self._pending: collections.deque[PendingReply] = collections.deque()  # see _request
         self._subs_lock = threading.Lock()
         self._features: dict[str, bool] = {}
 
@@ -118,6 +120,9 @@ class ForkServer:
         for sub in subs:
             with contextlib.suppress(Exception):
                 sub.close()
+        if self._pending:  # cleanups sent in the background: done before the server exits
+            with contextlib.suppress(SandboxError):
+                self._pending[-1].result(30)
         if self._ctl is not None:
             with contextlib.suppress(OSError):
                 self._ctl.send(json.dumps({"op": "exit"}).encode())
@@ -134,26 +139,61 @@ class ForkServer:
         # the (empty) parent cgroups stay: other graders on the machine may be using them
 
     # -- zygote requests
+    # The fork server answers its requests one by one, in the order they were sent, each with
+    # exactly one reply. A request can therefore be sent now and its reply read later
+    # (``_request_async``): the grader does not wait while the fork server forks the next
+    # sandbox or cleans up the last one (a child's exit and its cgroups' removal wait for
+    # RCU grace periods, about 10 ms with the CPU idle); any later request reads the replies
+    # before its own, in order.
     def _request(self, req: dict, fds: list[int] | None = None, timeout: float = 60) -> dict:
+        return self._request_async(req, fds).result(timeout)
+
+    def _request_async(self, req: dict, fds: list[int] | None = None) -> PendingReply:
         with self._lock:
             if self._ctl is None:
                 raise SandboxDied("the fork server is not running")
             try:
-                self._ctl.settimeout(timeout)
+                self._ctl.settimeout(60)
                 data = json.dumps(req).encode()
                 if fds:
                     socket.send_fds(self._ctl, [data], fds)
                 else:
                     self._ctl.send(data)
-                raw = self._ctl.recv(1 << 20)
             except OSError as exc:
+                self._fail_pending(f"the fork server is gone: {exc}")
                 raise SandboxDied(f"the fork server is gone: {exc}") from None
-            if not raw:
-                raise SandboxDied("the fork server is gone")
-            reply = json.loads(raw)
-        if "error" in reply:
-            raise SandboxError(f"fork server: {reply['error']}")
-        return reply
+            pending = PendingReply(self)
+            self._pending.append(pending)
+            return pending
+
+    def _collect(self, target: PendingReply, timeout: float) -> None:
+        """Read replies, in order, until ``target``'s has arrived."""
+        with self._lock:
+            while not target.done:
+                if self._ctl is None or not self._pending:
+                    target._set(None, "the fork server is not running")
+                    return
+                try:
+                    self._ctl.settimeout(timeout)
+                    raw = self._ctl.recv(1 << 20)
+                    reply = json.loads(raw) if raw else None
+                except (OSError, ValueError) as exc:
+                    # (a reply not read in time would answer the next request: none is trusted)
+                    self._fail_pending(f"the fork server is gone: {exc}")
+                    return
+                if not isinstance(reply, dict):
+                    self._fail_pending("the fork server is gone")
+                    return
+                self._pending.popleft()._set(reply, None)
+
+    def _fail_pending(self, why: str) -> None:
+        """The conversation with the fork server is over: every unanswered request fails."""
+        if self._ctl is not None:
+            with contextlib.suppress(OSError):
+                self._ctl.close()
+            self._ctl = None
+        while self._pending:
+            self._pending.popleft()._set(None, why)
 
     def zygote_modules(self) -> list[str]:
         """Modules loaded in the fork server (diagnostics and tests)."""
@@ -245,14 +285,15 @@ class ForkServer:
         sub, self._ahead = self._ahead, None
         if sub is None:
             return None
-        if limits is None and sub.alive and not _exited(sub):
+        if limits is None and sub.launched() and sub.alive and not _exited(sub):
             return sub
         sub.close()  # other limits, or it died while waiting: a fresh one instead
         return None
 
     def _prepare_next(self) -> None:
         try:
-            self._ahead = Submission(self, self.limits, arena=True)
+            # the fork server's reply is read when the sandbox is taken (or closed)
+            self._ahead = Submission(self, self.limits, arena=True, defer=True)
         except SandboxError:  # the next spawn tries again and reports what is wrong
             self._ahead = None
 
@@ -266,3 +307,35 @@ def _exited(sub: Submission) -> bool:
     except (OSError, ValueError):
         return True
     return bool(readable)
+
+
+class PendingReply:
+    """The fork server's reply to one request, read when it is wanted (``result``)."""
+
+    __slots__ = ("_server", "done", "_reply", "_gone", "on_failure")
+
+    def __init__(self, server: ForkServer):
+        self._server = server
+        self.done = False
+        self._reply: dict | None = None
+        self._gone: str | None = None
+        #: Called (once, with no argument) if the request turns out to have failed; for
+        #: requests whose reply nobody waits for (a cleanup in the background).
+        self.on_failure = None
+
+    def _set(self, reply: dict | None, gone: str | None) -> None:
+        self.done, self._reply, self._gone = True, reply, gone
+        failed = gone is not None or (reply is not None and "error" in reply)
+        if failed and self.on_failure is not None:
+            callback, self.on_failure = self.on_failure, None
+            with contextlib.suppress(Exception):
+                callback()
+
+    def result(self, timeout: float = 60) -> dict:
+        if not self.done:
+            self._server._collect(self, timeout)
+        if self._gone is not None or self._reply is None:
+            raise SandboxDied(self._gone or "the fork server is gone")
+        if "error" in self._reply:
+            raise SandboxError(f"fork server: {self._reply['error']}")
+        return self._reply

@@ -57,7 +57,8 @@ class _CpuExceeded(Exception):
 class Submission:
     """One submission's sandboxed process. Use as a context manager; close() kills everything."""
 
-    def __init__(self, server, limits: Limits, *, probe: bool = False, arena: bool = False):
+    def __init__(self, server, limits: Limits, *, probe: bool = False, arena: bool = False,
+                 defer: bool = False):
         self._server = server
         self.limits = limits
         self.cells: list[CellOutcome] = []
@@ -86,10 +87,11 @@ class Submission:
         self.arena: GraderArena | None = None
         with server._subs_lock:
             server._subs.add(self)
+        self._launching = None  # the fork server's reply to a deferred launch, until read
         try:
             if arena:
                 self.arena = GraderArena()
-            self._launch(probe)
+            self._launch(probe, defer)
         except BaseException:
             self.close()
             raise
@@ -114,9 +116,10 @@ class Submission:
         return text
 
     # -- launch
-    def _launch(self, probe: bool) -> None:
+    def _launch(self, probe: bool, defer: bool = False) -> None:
         """Ask the fork server for a sandbox: it allocates the uid, cgroups and directory (it
-        alone has the privileges to) and forks the child with our socket, pipe and arena."""
+        alone has the privileges to) and forks the child with our socket, pipe and arena.
+        With ``defer`` the reply is read later, by ``launched()`` (a sandbox prepared ahead)."""
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_r, out_w = os.pipe()
         self._sock, self._out_fd = mine, out_r  # closed by close() whatever happens next
@@ -124,11 +127,30 @@ class Submission:
         os.set_blocking(out_r, False)
         fds = [theirs.fileno(), out_w] + ([self.arena.fd] if self.arena is not None else [])
         try:
-            reply = self._server._request({"op": "spawn", "probe": probe,
-                                           "limits": self.limits.as_dict()}, fds=fds)
+            pending = self._server._request_async({"op": "spawn", "probe": probe,
+                                                   "limits": self.limits.as_dict()}, fds=fds)
         finally:
             theirs.close()
             os.close(out_w)
+        if defer:
+            self._launching = pending
+        else:
+            self._launched(pending.result())
+
+    def launched(self) -> bool:
+        """Read the reply of a deferred launch; False if the fork server refused it or is gone
+        (the sandbox is then closed)."""
+        pending, self._launching = self._launching, None
+        if pending is None:
+            return self.pid is not None
+        try:
+            self._launched(pending.result())
+        except SandboxError:
+            self.close()
+            return False
+        return True
+
+    def _launched(self, reply: dict) -> None:
         self.pid = int(reply["pid"])
         self.uid, self.gid = reply.get("uid"), reply.get("gid")
         self.workdir = str(reply.get("workdir") or "")
@@ -275,6 +297,19 @@ class Submission:
             self._fallback_kill()
             return {}
 
+    def _cleanup_in_background(self) -> None:
+        if self._cleaned:
+            return
+        self._cleaned = True
+        self._alive = False
+        try:
+            pending = self._server._request_async({"op": "cleanup", "pid": self.pid,
+                                                   "wait_first": 0.0})
+        except SandboxError:
+            self._fallback_kill()
+            return
+        pending.on_failure = self._fallback_kill
+
     def _fallback_kill(self) -> None:
         """The fork server is gone: its children die with it (PR_SET_PDEATHSIG); try from here
         too (this works only while the worker still has the privileges to)."""
@@ -339,16 +374,29 @@ class Submission:
                     os.close(self._out_fd)
                 self._out_fd = None
 
-    def close(self) -> None:
-        """Kill the child and everything it started, remove its directory and cgroups."""
+    def close(self, *, wait: bool = True) -> None:
+        """Kill the child and everything it started, remove its directory and cgroups.
+
+        With ``wait=False`` the fork server does it in the background: its reply is read with
+        the next request's (the next sandbox is not handed out before it, and its uid slot and
+        cgroups are not reused before they are free: the fork server takes requests in order).
+        """
         with self._lock:
             if self._closed:
                 return
             self._closed = True
+            if self._launching is not None:
+                # a deferred launch: its child exists once the fork server has answered
+                pending, self._launching = self._launching, None
+                with contextlib.suppress(SandboxError):
+                    self._launched(pending.result())
             if self.pid is not None:
                 if self._alive and self.status in ("starting", "running"):
                     self.status = "died"
-                self._cleanup(0.0)
+                if wait:
+                    self._cleanup(0.0)
+                else:
+                    self._cleanup_in_background()
             self._alive = False
             self._close_channels()
             if self.arena is not None:
