@@ -377,9 +377,11 @@ class Submission:
     def close(self, *, wait: bool = True) -> None:
         """Kill the child and everything it started, remove its directory and cgroups.
 
-        With ``wait=False`` the fork server does it in the background: its reply is read with
-        the next request's (the next sandbox is not handed out before it, and its uid slot and
-        cgroups are not reused before they are free: the fork server takes requests in order).
+        With ``wait=False`` the fork server does it in the background, as its next task; the
+        reply is read with a later request's. The fork server takes requests in order, so the
+        uid slot, cgroups and directory are free before any later allocation. The sandbox
+        prepared ahead (forked before this close) may run its cells meanwhile: it has its own
+        uid, cgroups and namespaces, as the sandboxes of two workers running at once do.
         """
         with self._lock:
             if self._closed:
