@@ -241,3 +241,22 @@ def test_near_tolerance_errors_get_digits_and_no_false_diagnosis():
     assert got != expected  # printed with enough digits to differ
     assert "got - expected: [[" in msg  # the 6-digit arrays look identical, so the difference is shown
     assert "offset" not in msg and "times the expected" not in msg and "sign" not in msg
+
+
+def test_a_scalar_is_read_the_same_by_the_fast_and_the_general_path():
+    # exact floats and numpy float64 take a shortcut; everything else the general path. A
+    # float subclass with its own __float__ must still be read through float's own slot
+    from autograder.checks._safe import as_float_array, as_float_scalar
+
+    class Sneaky(float):
+        def __float__(self):
+            return 99.0
+
+    for value in (1.5, -0.0, float("inf"), np.float64(2.5), np.float32(1.25), 3, True,
+                  np.array(4.0), np.array([5.0]), Sneaky(1.0)):
+        got = as_float_scalar(value)
+        assert type(got) is float
+        want = float(as_float_array(value).reshape(()))
+        assert got == want or (np.isnan(got) and np.isnan(want))
+    assert as_float_scalar(Sneaky(1.0)) == 1.0
+    assert np.isnan(as_float_scalar(float("nan")))
