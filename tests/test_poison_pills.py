@@ -188,3 +188,34 @@ def test_futures_nobody_holds_are_stored_as_errors(tmp_path, bundle):
     assert time.monotonic() - started < 30
     assert summary.by_status == {"error": len(HONEST)}
     assert all("graded again on the next run" in sub["message"] for sub in stored(tmp_path / "out").values())
+
+
+def test_the_bundle_hash_sees_a_rewrite_even_when_remembered(tmp_path):
+    # the hash is remembered while every file is the same file (stat); a rewrite of the same
+    # size, in place, is seen at once when its timestamps move and within a second otherwise
+    import os
+
+    from autograder.grade import bundle as bundle_module
+
+    copy = tmp_path / "bundle"
+    shutil.copytree(TINY_BUNDLE, copy)
+    first = bundle_hash(copy)
+    assert bundle_hash(copy) == first
+    test_file = sorted((copy / "tests").glob("*.py"))[0]
+    text = test_file.read_bytes()
+    test_file.write_bytes(text.replace(b"points", b"pOints", 1))  # same size, same inode
+    assert bundle_hash(copy) != first
+    test_file.write_bytes(text)
+    assert bundle_hash(copy) == first
+    # a rewrite whose stat looks unchanged: found when the remembered hash is a second old
+    st = test_file.stat()
+    with open(test_file, "r+b") as f:
+        f.write(text.replace(b"points", b"pOints", 1))
+    os.utime(test_file, ns=(st.st_atime_ns, st.st_mtime_ns))
+    entry = bundle_module._hashes[str(copy)]
+    signature = tuple((p.as_posix(), bundle_module._stat_key(p))
+                      for p in bundle_module._bundle_files(copy))
+    bundle_module._hashes[str(copy)] = (signature, entry[1], time.monotonic())
+    assert bundle_hash(copy) == first  # within the second: remembered
+    bundle_module._hashes[str(copy)] = (signature, entry[1], time.monotonic() - 2)
+    assert bundle_hash(copy) != first

@@ -82,6 +82,11 @@ def as_float_array(value: object, what: str = "value") -> np.ndarray:
 
 def as_float_scalar(value: object, what: str = "value") -> float:
     """A Python float from a number, 0-d array or size-1 array; TypeError otherwise."""
+    kind = type(value)  # exact types first (a finite-difference check reads hundreds)
+    if kind is float:
+        return value
+    if kind is np.float64:  # numpy's own float subclass: its value through the base slot
+        return float.__float__(value)
     arr = as_float_array(value, what)
     if arr.size != 1:
         raise TypeError(f"{what} must be a scalar, got an array of shape {arr.shape}")

@@ -138,6 +138,7 @@ class Reference:
         source = str(test_file) if test_file is not None else _caller_file(1)
         self._test_file = _resolved(source) if source else None
         self._values: dict | None = None
+        self._mistakes: dict = {}  # key -> [(value, why), ...] of the loaded values
         self._path: Path | None = None
 
     # ---- lookup paths
@@ -163,7 +164,7 @@ class Reference:
         if self._values is None:
             for path in self.candidate_paths():
                 if path.is_file():
-                    self._values = _load_cached(path)
+                    self._values, self._mistakes = _load_cached(path)
                     self._path = path
                     break
             else:
@@ -181,7 +182,7 @@ class Reference:
                 f"run `autograder build {self._hw_name()}` (the test or the build is out of date)")
         value = copy.deepcopy(values[key])
         # the known mistakes' values for this key, so a failed comparison can name the mistake
-        _mistakes.remember(value, _mistakes.mistakes_of(values, key))
+        _mistakes.remember(value, self._mistakes.get(key, []))
         return value
 
     # ---- public
@@ -349,7 +350,7 @@ def save_expected(path, mapping) -> None:
 # identity (path, size, mtime), so a rebuilt file is read again; ``_lookup`` hands out deep copies,
 # so no test can change a cached value.
 _CACHE_LIMIT = 64
-_cache: dict[tuple[str, int, int], dict] = {}
+_cache: dict[tuple[str, int, int], tuple[dict, dict]] = {}
 
 
 def _resolved(source: str) -> str:
@@ -366,18 +367,20 @@ def _resolved(source: str) -> str:
 _resolved_paths: dict[str, str] = {}
 
 
-def _load_cached(path: Path) -> dict:
+def _load_cached(path: Path) -> tuple[dict, dict]:
+    """The file's values and the index of their known mistakes (see mistakes.index)."""
     # the stat is the staleness check (a rebuilt file has another size or mtime); the name is
     # resolved once per path
     stat = path.stat()
     ident = (_resolved(str(path)), stat.st_size, stat.st_mtime_ns)
-    values = _cache.get(ident)
-    if values is None:
+    entry = _cache.get(ident)
+    if entry is None:
         values = load_expected(path)
+        entry = (values, _mistakes.index(values))
         if len(_cache) >= _CACHE_LIMIT:
             _cache.pop(next(iter(_cache)))
-        _cache[ident] = values
-    return values
+        _cache[ident] = entry
+    return entry
 
 
 def load_expected(path) -> dict:

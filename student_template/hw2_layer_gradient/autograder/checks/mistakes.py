@@ -18,6 +18,7 @@ last :data:`_LIMIT` lookups only.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 
 PREFIX = "mistake:"
@@ -39,6 +40,23 @@ def mistakes_of(values: dict, key: str) -> list[tuple[object, str]]:
         entry = values[name]
         if name.startswith(start) and isinstance(entry, dict) and "why" in entry:
             out.append((entry["value"], str(entry["why"])))
+    return out
+
+
+def index(values: dict) -> dict[str, list[tuple[object, str]]]:
+    """``{key: mistakes_of(values, key)}`` for every key that has any, in one pass: a lookup
+    then costs a dict access, not a sort of the question's keys (a test makes dozens)."""
+    out: dict[str, list[tuple[object, str]]] = {}
+    for name in sorted(values):
+        entry = values[name]
+        if not (name.startswith(PREFIX) and isinstance(entry, dict) and "why" in entry):
+            continue
+        # every key K with name.startswith(f"{PREFIX}{K}:"), as mistakes_of matches them
+        colon = name.find(":", len(PREFIX))
+        while colon != -1:
+            out.setdefault(name[len(PREFIX):colon], []).append(
+                (entry["value"], str(entry["why"])))
+            colon = name.find(":", colon + 1)
     return out
 
 
@@ -69,6 +87,18 @@ def remember(expected, mistakes: list[tuple[object, str]]) -> None:
     while len(known) > _LIMIT:
         known.pop(next(iter(known)))
     _KNOWN.set(known)
+
+
+@contextlib.contextmanager
+def forgotten_after():
+    """Remember only what is looked up inside the block (a grading case: its own expected
+    values), and nothing of it after. Each ``remember`` copies the mapping, so one that had
+    filled up with earlier cases' lookups cost hundreds of entries per lookup."""
+    token = _KNOWN.set(None)
+    try:
+        yield
+    finally:
+        _KNOWN.reset(token)
 
 
 def alternatives(expected) -> tuple:
