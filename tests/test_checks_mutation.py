@@ -102,3 +102,46 @@ def test_mutations_reported_by_a_sandbox_proxy():
             return 1.0
 
     assert assert_no_mutation(Clean(), np.ones(2)) == 1.0
+
+
+def test_a_proxy_s_array_arguments_are_neither_copied_nor_compared_again():
+    # a sandbox proxy sends copies itself and reports what the child changed: the test's arrays
+    # go to it as they are (no second copy), everything else is still copied
+    seen = []
+
+    class Proxy:
+        __name__ = "step"
+        copies_arguments = True
+        last_call_mutations = ()
+
+        def __call__(self, theta, rng, state):
+            seen.extend([theta, rng, state])
+            return rng.normal()
+
+    theta, rng, state = np.ones(3), np.random.default_rng(5), {"m": np.zeros(2)}
+    before = rng.bit_generator.state
+    assert_no_mutation(Proxy(), theta, rng, state)
+    assert seen[0] is theta                       # the array itself
+    assert seen[1] is not rng and rng.bit_generator.state == before  # the test's draws unmoved
+    assert seen[2] is not state and seen[2]["m"] is not state["m"]  # containers still copied
+
+    class Reports(Proxy):
+        def __call__(self, theta, rng, state):
+            self.last_call_mutations = ("theta",)
+            return 0.0
+
+    with pytest.raises(AssertionError, match="step modified its input: theta was modified"):
+        assert_no_mutation(Reports(), theta, rng, state)
+
+
+def test_a_function_claiming_to_copy_with_a_non_true_value_is_copied():
+    class Liar:
+        __name__ = "f"
+        copies_arguments = "yes"
+
+        def __call__(self, x):
+            x[0] = 7.0
+            return 0.0
+
+    with pytest.raises(AssertionError, match="x was modified in place"):
+        assert_no_mutation(Liar(), np.ones(2))

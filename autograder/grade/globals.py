@@ -56,18 +56,29 @@ def read_globals(submission: Any, names: list[str], policy: Any, make_proxy: Any
     if not submission.alive:
         return namespace
     defined = set(submission.names())
-    for name in names:
-        if name not in defined:
-            continue
-        # asked even for a name the child listed as callable: a class is callable too, and
-        # only a function (or a callable instance) is given to a test as a proxy
-        try:
-            kind, payload = submission.read_global(name)
-        except SandboxError as error:
-            namespace[name] = Unavailable(name, f"reading it failed: {error}")
-            if not submission.alive:
-                break
-            continue
+    wanted = [name for name in names if name in defined]
+    # asked even for a name the child listed as callable: a class is callable too, and only a
+    # function (or a callable instance) is given to a test as a proxy. All in one round trip;
+    # one by one when that fails, so that a failure names its global
+    failed: SandboxError | None = None
+    try:
+        answers = submission.read_globals(wanted)
+    except SandboxError as error:
+        answers, failed = {}, error
+    for name in wanted:
+        if name in answers:
+            kind, payload = answers[name]
+        elif failed is not None and not submission.alive:
+            namespace[name] = Unavailable(name, f"reading the globals failed: {failed}")
+            break
+        else:
+            try:
+                kind, payload = submission.read_global(name)
+            except SandboxError as error:
+                namespace[name] = Unavailable(name, f"reading it failed: {error}")
+                if not submission.alive:
+                    break
+                continue
         if kind == "value":
             namespace[name] = payload
         elif kind == "module":

@@ -55,6 +55,11 @@ CALLBACK_ELEMENT_FLOOR = 64   # ... of the call's own array arguments, and at le
 class Proxy:
     """A plain callable standing for a student global; see docs/architecture.md."""
 
+    #: Array arguments cross as copies (shared memory or frames): the test's own arrays never
+    #: change, and what the child did to its copies is in ``last_call_mutations``
+    #: (``checks.assert_no_mutation`` reads this and skips copying and comparing them again).
+    copies_arguments = True
+
     def __init__(self, sub, name: str):
         self._sub = sub
         self.name = name

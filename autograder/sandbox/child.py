@@ -36,6 +36,7 @@ EXIT_SETUP_FAILED = 71
 MAX_ERROR = 500
 MAX_TB = 2000
 MAX_WARNINGS = 20
+MAX_GLOBALS = 10_000  # names in one globals request (the grader asks for the tests' parameters)
 CPU_LIFETIME_FACTOR = 20  # hard RLIMIT_CPU = run_cpu_s + this many per-call budgets
 _RETIRED: list = []  # objects of the fork server this child no longer uses (see confine)
 
@@ -390,11 +391,11 @@ class Session:
         self._labels[shape] = (sig, tuple(names))  # (holding sig: its id is not reused)
         return names
 
-    def _arm_cpu(self) -> None:
+    def _arm_cpu(self, calls: int = 1) -> None:
         try:
             used = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
             soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
-            want = int(math.ceil(used + float(self.limits["call_cpu_s"])))
+            want = int(math.ceil(used + float(self.limits["call_cpu_s"]) * calls))
             if hard != resource.RLIM_INFINITY:
                 want = min(want, hard)
             if soft != want:  # (read back every call: the student's code may have changed it)
@@ -520,37 +521,53 @@ class Session:
             self.send({"op": "protocol_error",
                        "error": f"the returned value could not be converted: {describe(exc)}"})
 
-    def serve_global(self, msg: dict) -> None:
-        """The value of one global a test asks for (otter passes any global), as plain data
-        only: a module by its name (the grader uses its own copy, if the policy allows it), a
-        function as "callable" (the grader calls it through a proxy), anything else that the
-        codec refuses (a class, an instance, a generator) as the reason it cannot cross."""
-        name = msg.get("name")
+    def _describe_global(self, name, arrays: list) -> dict:
+        """What the global ``name`` is, as plain data only: a module by its name (the grader
+        uses its own copy, if the policy allows it), a function as "callable" (the grader calls
+        it through a proxy), a value encoded by the codec into ``arrays``, anything the codec
+        refuses (a class, an instance, a generator) as the reason it cannot cross."""
         if not isinstance(name, str) or name not in self.ns:
-            self.send({"op": "global", "kind": "undefined"})
-            return
+            return {"kind": "undefined"}
         value = self.ns[name]
         if isinstance(value, types.ModuleType):
-            self.send({"op": "global", "kind": "module", "module": str(value.__name__)[:200]})
-            return
+            return {"kind": "module", "module": str(value.__name__)[:200]}
         if callable(value) and not isinstance(value, type):
-            self.send({"op": "global", "kind": "callable"})
-            return
+            return {"kind": "callable"}
+        mark = len(arrays)
+        try:
+            return {"kind": "value", "value": codec.encode(value, arrays)}
+        except codec.CodecError as exc:
+            error = str(exc)
+        except BaseException as exc:  # e.g. a __float__ that raises while encoding
+            error = f"it could not be converted: {describe(exc)}"
+        del arrays[mark:]  # (the frames of a value refused half-way)
+        return {"kind": "refused", "error": error[:MAX_ERROR]}
+
+    def serve_global(self, msg: dict) -> None:
+        """One global a test asks for (otter passes any global); see _describe_global."""
         self._arm_cpu()  # encoding runs the student's code (a list subclass's __iter__...)
         arrays: list = []
+        entry = self._describe_global(msg.get("name"), arrays)
         try:
-            tree = codec.encode(value, arrays)
+            self.send({"op": "global", **entry}, arrays)
         except codec.CodecError as exc:
             self.send({"op": "global", "kind": "refused", "error": str(exc)[:MAX_ERROR]})
+
+    def serve_globals(self, msg: dict) -> None:
+        """Every global a submission's tests ask for, in one answer (one round trip instead of
+        one per name). When the values together are too large for one message the grader is
+        told to read them one by one (each then refused or sent on its own, as before)."""
+        names = msg.get("names")
+        if not (isinstance(names, list) and len(names) <= MAX_GLOBALS):
+            self.send({"op": "protocol_error", "error": "bad globals request"})
             return
-        except BaseException as exc:
-            self.send({"op": "global", "kind": "refused",
-                       "error": f"it could not be converted: {describe(exc)}"[:MAX_ERROR]})
-            return
+        self._arm_cpu(len(names) or 1)  # each name has a call's budget, as read one by one
+        arrays: list = []
+        entries = [self._describe_global(name, arrays) for name in names]
         try:
-            self.send({"op": "global", "kind": "value", "value": tree}, arrays)
-        except codec.CodecError as exc:
-            self.send({"op": "global", "kind": "refused", "error": str(exc)[:MAX_ERROR]})
+            self.send({"op": "globals", "entries": entries}, arrays)
+        except codec.CodecError:
+            self.send({"op": "globals", "fallback": True})
 
     def dispatch(self, msg: dict, arrs: list) -> None:
         op = msg.get("op")
@@ -560,6 +577,8 @@ class Session:
             self.serve_loop(msg, arrs)
         elif op == "global":
             self.serve_global(msg)
+        elif op == "globals":
+            self.serve_globals(msg)
         elif op == "exit":
             os._exit(0)
         else:

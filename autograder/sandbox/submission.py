@@ -467,28 +467,61 @@ class Submission:
         ``("undefined", None)`` or ``("refused", why it cannot cross)``. Only plain data
         crosses; reading is bounded like a call (wall clock and CPU)."""
         with self._lock:
-            if not self._alive:
-                raise SandboxDied(self._death_message())
-            deadline = time.monotonic() + float(self.limits.call_wall_s)
-            budget = (self._cpu_seconds(), float(self.limits.call_cpu_s))
-            what = f"reading the global {name}"
-            self._send({"op": "global", "name": str(name)}, [], deadline)
-            msg, arrs = self._recv(deadline, budget, what, self.limits.call_wall_s)
-            kind = msg.get("kind") if msg.get("op") == "global" else None
-            if kind == "value":
-                try:
-                    return "value", codec.decode(msg.get("value"), arrs)
-                except codec.CodecError as exc:
-                    return "refused", f"the submission sent malformed data: {exc}"
-            if kind == "module":
-                return "module", _text(msg.get("module"), 200)
-            if kind in ("callable", "undefined"):
-                return kind, None
-            if kind == "refused":
-                return "refused", _text(msg.get("error"), 500) or "it is not plain data"
+            msg, arrs = self._ask({"op": "global", "name": str(name)}, f"reading the global {name}",
+                                  1, "global")
+            return self._global_entry(msg, arrs, None)
+
+    def read_globals(self, names: list[str]) -> dict[str, tuple[str, object]]:
+        """``read_global`` of every name in one round trip, bounded like as many calls. When
+        the child says the values do not fit in one message, they are read one by one."""
+        names = [str(n) for n in names]
+        if not names:
+            return {}
+        with self._lock:
+            msg, arrs = self._ask({"op": "globals", "names": names}, "reading the globals",
+                                  len(names), "globals")
+            if msg.get("fallback") is True:
+                return {name: self.read_global(name) for name in names}
+            entries = msg.get("entries")
+            if not (isinstance(entries, list) and len(entries) == len(names)
+                    and all(isinstance(e, dict) for e in entries)):
+                self._kill("protocol", "the submission sent malformed globals")
+                raise ProtocolError(self.reason)
+            budget = [codec.MAX_NODES, set()]  # each array frame serves one value only
+            return {name: self._global_entry(entry, arrs, budget)
+                    for name, entry in zip(names, entries)}
+
+    def _ask(self, request: dict, what: str, calls: int, answer: str) -> tuple[dict, list]:
+        """Send a request that runs no student function and wait for its ``answer`` op, with
+        the limits of ``calls`` calls; anything else kills the submission."""
+        if not self._alive:
+            raise SandboxDied(self._death_message())
+        wall = float(self.limits.call_wall_s) * calls
+        deadline = time.monotonic() + wall
+        budget = (self._cpu_seconds(), float(self.limits.call_cpu_s) * calls)
+        self._send(request, [], deadline)
+        msg, arrs = self._recv(deadline, budget, what, wall)
+        if msg.get("op") != answer:
             self._kill("protocol", f"the submission sent an unexpected message "
                                    f"{str(msg.get('op'))[:50]!r}")
             raise ProtocolError(self.reason)
+        return msg, arrs
+
+    def _global_entry(self, entry: dict, arrs: list, budget: list | None) -> tuple[str, object]:
+        kind = entry.get("kind")
+        if kind == "value":
+            try:
+                return "value", codec.decode(entry.get("value"), arrs, None, 0, budget)
+            except codec.CodecError as exc:
+                return "refused", f"the submission sent malformed data: {exc}"
+        if kind == "module":
+            return "module", _text(entry.get("module"), 200)
+        if kind in ("callable", "undefined"):
+            return kind, None
+        if kind == "refused":
+            return "refused", _text(entry.get("error"), 500) or "it is not plain data"
+        self._kill("protocol", f"the submission sent an unexpected answer {str(kind)[:50]!r}")
+        raise ProtocolError(self.reason)
 
     # -- calls
     def _call(self, proxy: Proxy, args: tuple, kwargs: dict):
