@@ -18,8 +18,9 @@ In one run it
 3. times grading one correct submission through the sandbox (``Grader.grade``: parse, fork a
    sandbox, run its cells, every case through proxies) against grading the same notebook with
    no sandbox (``benchmarks/inprocess_baseline.py``: parse it, run its cells, run every case
-   against the namespace they leave, in one plain process, as otter does in its kernel): the
-   difference, in ms per submission, is the sandbox's overhead, in wall-clock time and in CPU
+   against the namespace they leave, in one plain process, as otter does in its kernel), the
+   two alternating, one grading each per repeat: the median of the paired differences, in ms
+   per submission, is the sandbox's overhead, in wall-clock time and in CPU
    time (this process plus the sandboxes, from ``/proc``: a figure much less moved by whatever
    else the machine runs);
 4. samples ``/proc`` while step 1 runs: the peak memory of each worker's process tree (the worker,
@@ -70,6 +71,8 @@ TARGET_SPEEDUP = 100.0
 TARGET_STARTUP_S = 1.0
 TARGET_1000_S = 60.0
 TARGET_WORKER_MB = 300.0
+ROUND = 5        # gradings per side in one round of the overhead timing
+SETTLE_S = 0.1   # between a round's sandboxed gradings and its in-process ones
 CLASS_KINDS = ("correct", "partial", "mistake")
 
 
@@ -415,14 +418,48 @@ def _measure_pinned(hw: str, bundle: Path, notebook: Path, repeats: int, figures
                     f"the correct submission scored {result['score']}/{result['max_score']} "
                     f"via the sandbox ({result['status']}: {result.get('message', '')[:300]})"
                 )
-            sandbox_times = []
+            # the same notebook with no sandbox (own process: parse, run the cells, run the
+            # cases), in rounds alternating with the sandboxed gradings: both sides are measured
+            # on the same machine at the same moments (a busy neighbour moves both, not their
+            # difference). A round grades ROUND + 1 times through the sandbox and times the last
+            # ROUND (each then pays the close of the one before and the preparation of the one
+            # after, as in a class), lets the fork server settle, then grades ROUND times
+            # in-process; the overhead is the median over the rounds of the difference of the
+            # two medians
+            baseline = subprocess.Popen(
+                [sys.executable, str(REPO / "benchmarks" / "inprocess_baseline.py"), "--serve",
+                 str(bundle), str(one), hw],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=dict(os.environ))
+            sandbox_times, rows, differences = [], [], []
             zygote = grader.server.zygote_pid
-            cpu0 = _tree_cpu_s(zygote)
-            for _ in range(repeats):
-                started = time.perf_counter()
-                grader.grade(task)
-                sandbox_times.append(time.perf_counter() - started)
-            sandbox_cpu = (_tree_cpu_s(zygote) - cpu0) / repeats
+            sandbox_cpu = 0.0
+            try:
+                for _ in range(max(1, -(-repeats // ROUND))):
+                    grader.grade(task)  # its sandbox was prepared while the last round settled
+                    cpu0 = _tree_cpu_s(zygote)
+                    mine = []
+                    for _ in range(ROUND):
+                        started = time.perf_counter()
+                        grader.grade(task)
+                        mine.append(time.perf_counter() - started)
+                    sandbox_cpu += (_tree_cpu_s(zygote) - cpu0) / ROUND
+                    time.sleep(SETTLE_S)  # the last close and the next preparation, not timed
+                    theirs = []
+                    for _ in range(ROUND):
+                        baseline.stdin.write("grade\n")
+                        baseline.stdin.flush()
+                        line = baseline.stdout.readline()
+                        if not line:
+                            raise SystemExit("the in-process baseline stopped")
+                        theirs.append(json.loads(line))
+                    sandbox_times += mine
+                    rows += theirs
+                    differences.append(statistics.median(mine) * 1000
+                                       - statistics.median(r["wall_ms"] for r in theirs))
+            finally:
+                baseline.stdin.close()
+                baseline.wait(timeout=60)
+            sandbox_cpu /= len(differences)
             server = grader.server
             parts: dict[str, list[float]] = {"bare": [], "spawn": [], "tests": [], "close": []}
             for i in range(repeats + 1):
@@ -449,24 +486,19 @@ def _measure_pinned(hw: str, bundle: Path, notebook: Path, repeats: int, figures
                         parts[key].append(seconds)
         finally:
             grader.close()
-        # the same notebook with no sandbox: parse, run the cells, run the cases (own process)
-        baseline = json.loads(subprocess.run(
-            [sys.executable, str(REPO / "benchmarks" / "inprocess_baseline.py"), str(bundle),
-             str(one), hw, str(repeats)],
-            capture_output=True, text=True, check=True, env=dict(os.environ)).stdout.splitlines()[-1])
-    if baseline["score"] != baseline["max_score"]:
-        raise SystemExit(f"the correct submission scores {baseline['score']}/"
-                         f"{baseline['max_score']} graded in-process")
+    if any(row["score"] != row["max_score"] for row in rows):
+        raise SystemExit(f"the correct submission scores {rows[0]['score']}/"
+                         f"{rows[0]['max_score']} graded in-process")
     figures.sandbox_ms = statistics.median(sandbox_times) * 1000
-    figures.inprocess_ms = baseline["wall_ms"]
-    figures.overhead_ms = figures.sandbox_ms - figures.inprocess_ms
-    figures.overhead_repeats = repeats
+    figures.inprocess_ms = statistics.median(row["wall_ms"] for row in rows)
+    figures.overhead_ms = statistics.median(differences)
+    figures.overhead_repeats = len(sandbox_times)
     figures.breakdown_ms = {k: round(statistics.median(v) * 1000, 2) for k, v in parts.items()}
     figures.n_cases = sum(len(q.cases) for q in questions)
     figures.proxy_calls = calls[0]
     figures.loops = calls[1]
     figures.sandbox_cpu_ms = sandbox_cpu * 1000
-    figures.inprocess_cpu_ms = baseline["cpu_ms"]
+    figures.inprocess_cpu_ms = statistics.median(row["cpu_ms"] for row in rows)
     figures.overhead_cpu_ms = figures.sandbox_cpu_ms - figures.inprocess_cpu_ms
 
 
@@ -503,7 +535,8 @@ def report(f: Figures) -> list[tuple[str, bool | None]]:
           f"{TARGET_OVERHEAD_MS:g} ms   [{_mark(overhead_ok)}]")
     print(f"    in CPU time (this process + fork server + sandboxes): {f.overhead_cpu_ms:.1f} ms "
           f"({f.sandbox_cpu_ms:.1f} ms via the sandbox, {f.inprocess_cpu_ms:.1f} ms in-process)")
-    print(f"    (one correct submission, {f.n_cases} cases, median of {f.overhead_repeats}: "
+    print(f"    (one correct submission, {f.n_cases} cases, {f.overhead_repeats} gradings each way in "
+          f"alternating rounds of {ROUND}, medians: "
           f"{f.sandbox_ms:.1f} ms via the sandbox (Grader.grade), {f.inprocess_ms:.1f} ms "
           "in-process: parse, run the cells, run the cases, no sandbox)")
     b = f.breakdown_ms

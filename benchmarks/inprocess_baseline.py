@@ -1,6 +1,7 @@
 """The limit the sandbox is measured against: one submission graded with no sandbox at all.
 
     python benchmarks/inprocess_baseline.py BUNDLE NOTEBOOK ASSIGNMENT REPEATS   # prints JSON
+    python benchmarks/inprocess_baseline.py --serve BUNDLE NOTEBOOK ASSIGNMENT    # a grading per line
 
 What any grader must do for a submission, done in one plain Python process, the way otter does
 it in its kernel: parse the notebook, run its code cells (with the same input transformer and the
@@ -78,6 +79,33 @@ def measure(bundle: Path, notebook: Path, assignment: str, repeats: int) -> dict
             "score": score[0], "max_score": score[1]}
 
 
+def serve(bundle: Path, notebook: Path, assignment: str) -> None:
+    """One grading per line read from stdin, its wall and CPU milliseconds (and the score) as
+    one JSON line on stdout: the benchmark alternates these with sandboxed gradings, so both
+    sides see the same machine (a busy neighbour moves both, not their difference)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    from autograder.grade.inputs import discover
+    from autograder.testfiles import load_questions
+
+    questions = load_questions(bundle / "tests")
+    (ref,) = discover(str(notebook.parent), assignment).submissions
+    task = ref.to_task()
+    transformer = TransformerManager()
+    grade_once(task, assignment, questions, transformer)  # warm-up (imports, caches)
+    out = sys.stdout
+    for _line in sys.stdin:
+        wall0, cpu0 = time.perf_counter(), _cpu_s()
+        score = grade_once(task, assignment, questions, transformer)
+        row = {"wall_ms": (time.perf_counter() - wall0) * 1000, "cpu_ms": (_cpu_s() - cpu0) * 1000,
+               "score": score[0], "max_score": score[1]}
+        out.write(json.dumps(row) + "\n")
+        out.flush()
+
+
 if __name__ == "__main__":
-    bundle_dir, notebook_path, hw, n = sys.argv[1:5]
-    print(json.dumps(measure(Path(bundle_dir), Path(notebook_path), hw, int(n))))
+    if sys.argv[1] == "--serve":
+        serve(Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4])
+    else:
+        bundle_dir, notebook_path, hw, n = sys.argv[1:5]
+        print(json.dumps(measure(Path(bundle_dir), Path(notebook_path), hw, int(n))))
