@@ -260,3 +260,26 @@ def test_a_scalar_is_read_the_same_by_the_fast_and_the_general_path():
         assert got == want or (np.isnan(got) and np.isnan(want))
     assert as_float_scalar(Sneaky(1.0)) == 1.0
     assert np.isnan(as_float_scalar(float("nan")))
+
+
+_SPECIAL_FLOATS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True, width=64),
+    st.sampled_from([0.0, -0.0, 1e308, -1e308, 5e-324, np.nan, np.inf, -np.inf, 1.0]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(hnp.arrays(np.float64, st.tuples(st.integers(0, 3), st.integers(1, 4)),
+                  elements=_SPECIAL_FLOATS),
+       st.data(),
+       st.sampled_from([0.0, 1e-12, 1e-7, 0.5, 1e300]),
+       st.sampled_from([0.0, 1e-15, 1e-9, 1.0, np.inf]))
+def test_the_all_finite_fast_path_is_the_general_rule(a, data, rtol, atol):
+    from autograder.checks.compare import _mismatch_mask, _mismatch_mask_general
+
+    e = data.draw(hnp.arrays(np.float64, a.shape, elements=_SPECIAL_FLOATS))
+    for x, y in ((a, e), (e, a), (a, a.copy()), (a.astype(np.float32), e)):
+        fast = _mismatch_mask(x, y, rtol, atol)
+        general = _mismatch_mask_general(x, y, rtol, atol)
+        assert fast.shape == general.shape and fast.dtype == general.dtype == bool
+        np.testing.assert_array_equal(fast, general)
