@@ -281,6 +281,19 @@ def _matches(a: np.ndarray, e: np.ndarray, rtol: float, atol: float) -> bool:
 
 def _mismatch_mask(a: np.ndarray, e: np.ndarray, rtol: float, atol: float) -> np.ndarray:
     with np.errstate(all="ignore"):
+        if a.dtype.kind == "f" and e.dtype.kind == "f":
+            # the usual case, every entry finite (|a - e| finite says so: a NaN or an infinity
+            # on either side, or an overflow, makes it NaN or inf): the general rule below
+            # reduces to this one comparison
+            diff = np.abs(a - e)
+            if np.isfinite(diff).all():
+                return diff > atol + rtol * np.abs(e)
+    return _mismatch_mask_general(a, e, rtol, atol)
+
+
+def _mismatch_mask_general(a: np.ndarray, e: np.ndarray, rtol: float,
+                           atol: float) -> np.ndarray:
+    with np.errstate(all="ignore"):
         a_nan, e_nan = np.isnan(a), np.isnan(e)
         finite = np.isfinite(a) & np.isfinite(e)
         bad = np.zeros(a.shape, dtype=bool)
