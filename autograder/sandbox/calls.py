@@ -461,7 +461,7 @@ def _converse(sub, proxy: Proxy, call: CallArguments, header: dict, arrays: list
     ``result_op`` answer, the matching SandboxError otherwise. Its limits are those of
     ``calls`` calls."""
     deadline = time.monotonic() + float(sub.limits.call_wall_s) * calls
-    cpu_start = sub._cpu_seconds()
+    cpu_start = sub._cpu_mark()
     spent = [0.0]
     budget = (cpu_start, float(sub.limits.call_cpu_s) * calls)
     sub._send(header, arrays, deadline)

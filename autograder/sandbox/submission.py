@@ -34,6 +34,12 @@ from .reader import Reader
 FLOOD_FACTOR = 64  # output beyond this many times output_bytes kills the child
 MAX_NAMES = 10_000
 CPU_POLL_SLACK_S = 0.5
+#: A call's CPU budget is counted from a reading of the child's CPU time at most this old (one
+#: /proc read per call was a tenth of a small call's grader time). The reading can only be lower
+#: than the CPU at the call's start: the backstop then counts at most this much of the time
+#: before the call against it, well inside CPU_POLL_SLACK_S; RLIMIT_CPU, re-armed by the child
+#: at each call, acts first in any case.
+CPU_MARK_MAX_AGE_S = 0.01
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 
@@ -74,6 +80,7 @@ class Submission:
         self._setup_failed = False
         self._pidfd: int | None = None
         self._stat_fd: int | None = None
+        self._cpu_mark_at: tuple[float, float] | None = None  # (monotonic time, CPU seconds)
         self._lock = threading.RLock()
         self._out = bytearray()
         self._out_total = 0
@@ -210,6 +217,15 @@ class Submission:
             return (int(fields[11]) + int(fields[12])) / _CLK_TCK
         except (OSError, IndexError, ValueError):
             return 0.0
+
+    def _cpu_mark(self) -> float:
+        """The child's CPU seconds at the start of a call, for its budget: a reading at most
+        CPU_MARK_MAX_AGE_S old (never higher than the true value: CPU time only grows)."""
+        now = time.monotonic()
+        mark = self._cpu_mark_at
+        if mark is None or now - mark[0] > CPU_MARK_MAX_AGE_S:
+            mark = self._cpu_mark_at = (now, self._cpu_seconds())
+        return mark[1]
 
     def _recv(self, deadline: float, cpu_budget: tuple[float, float] | None = None,
               what: str = "the submission", wall: float = 0.0):
@@ -498,7 +514,7 @@ class Submission:
             raise SandboxDied(self._death_message())
         wall = float(self.limits.call_wall_s) * calls
         deadline = time.monotonic() + wall
-        budget = (self._cpu_seconds(), float(self.limits.call_cpu_s) * calls)
+        budget = (self._cpu_mark(), float(self.limits.call_cpu_s) * calls)
         self._send(request, [], deadline)
         msg, arrs = self._recv(deadline, budget, what, wall)
         if msg.get("op") != answer:
