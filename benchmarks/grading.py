@@ -208,7 +208,9 @@ class TreeSampler(threading.Thread):
 
 class _CountingProxy:
     """Counts the calls made through a sandbox proxy (attributes are forwarded): ``counter[0]``
-    calls, ``counter[1]`` step loops run in the sandbox (one request each)."""
+    calls, ``counter[1]`` step loops run in the sandbox (one request each), ``counter[2]``
+    batched requests (``checks.call_each``: several of the calls in one request), ``counter[3]``
+    requests in all (round trips, callbacks not counted)."""
 
     def __init__(self, proxy, counter: list[int]):
         self._proxy = proxy
@@ -216,11 +218,19 @@ class _CountingProxy:
 
     def __call__(self, *args, **kwargs):
         self._counter[0] += 1
+        self._counter[3] += 1
         return self._proxy(*args, **kwargs)
 
     def run_loop(self, *args):
         self._counter[1] += 1
+        self._counter[3] += 1
         return self._proxy.run_loop(*args)
+
+    def call_batch(self, entries):  # checks.call_each: several calls in one request
+        self._counter[0] += len(entries)
+        self._counter[2] += 1
+        self._counter[3] += 1
+        return self._proxy.call_batch([(getattr(fn, "_proxy", fn), a, k) for fn, a, k in entries])
 
     def __getattr__(self, name):
         return getattr(self._proxy, name)
@@ -282,6 +292,8 @@ class Figures:
     breakdown_ms: dict = field(default_factory=dict)
     n_cases: int = 0
     proxy_calls: int = 0
+    batches: int = 0
+    requests: int = 0
     worker_tree_peak_mb: float = 0.0
     worker_process_peak_mb: float = 0.0
     largest_process_peak_mb: float = 0.0
@@ -471,7 +483,7 @@ def _measure_pinned(hw: str, bundle: Path, notebook: Path, repeats: int, figures
                 t2 = time.perf_counter()
                 try:
                     names = set(sub.names())
-                    calls = [0, 0]
+                    calls = [0, 0, 0, 0]
                     namespace = {
                         n: _CountingProxy(sub.proxy(n), calls) for n in wanted if n in names
                     }
@@ -496,6 +508,8 @@ def _measure_pinned(hw: str, bundle: Path, notebook: Path, repeats: int, figures
     figures.breakdown_ms = {k: round(statistics.median(v) * 1000, 2) for k, v in parts.items()}
     figures.n_cases = sum(len(q.cases) for q in questions)
     figures.proxy_calls = calls[0]
+    figures.batches = calls[2]
+    figures.requests = calls[3]
     figures.loops = calls[1]
     figures.sandbox_cpu_ms = sandbox_cpu * 1000
     figures.inprocess_cpu_ms = statistics.median(row["cpu_ms"] for row in rows)
@@ -543,8 +557,8 @@ def report(f: Figures) -> list[tuple[str, bool | None]]:
     if b:
         print(f"    sandbox parts: fork + run the notebook's cells {b['spawn']:.1f} ms (a bare fork "
               f"with one trivial cell and close: {b['bare']:.1f} ms), every case through proxies "
-              f"{b['tests']:.1f} ms ({f.proxy_calls} proxy calls and {f.loops} step loops run "
-              f"in the sandbox, callbacks not counted), close {b['close']:.1f} ms")
+              f"{b['tests']:.1f} ms ({f.proxy_calls} proxy calls, {f.batches} batched requests "
+              f"among them, and {f.loops} step loops run in the sandbox, callbacks not counted), close {b['close']:.1f} ms")
     startup_ok = None if f.startup_s is None else f.startup_s < TARGET_STARTUP_S
     checks.append(("startup", startup_ok))
     shown = "n/a" if f.startup_s is None else f"{f.startup_s:.2f} s"
@@ -615,7 +629,7 @@ def run_one(hw: str, args, otter_n: int, growth: int) -> Figures:
 
 def table(all_figures: list[Figures]) -> None:
     print("\n| assignment | ours sub/s | otter sub/s | ratio (>= 100x) | overhead ms wall (<= 20) "
-          "| overhead ms CPU | start-up s (< 1) | peak MB/worker | calls + loops |")
+          "| overhead ms CPU | start-up s (< 1) | peak MB/worker | calls + loops (requests) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for f in all_figures:
         ratio = "n/a" if f.speedup is None else f"{f.speedup:.1f}x"
@@ -623,7 +637,7 @@ def table(all_figures: list[Figures]) -> None:
         startup = "n/a" if f.startup_s is None else f"{f.startup_s:.2f}"
         print(f"| {f.assignment} | {f.ours_rate:.2f} | {otter} | {ratio} | {f.overhead_ms:.1f} | "
               f"{f.overhead_cpu_ms:.1f} | {startup} | {f.worker_tree_peak_mb:.0f} | "
-              f"{f.proxy_calls} + {f.loops} |")
+              f"{f.proxy_calls} + {f.loops} ({f.requests}) |")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -145,3 +145,31 @@ def test_a_function_claiming_to_copy_with_a_non_true_value_is_copied():
 
     with pytest.raises(AssertionError, match="x was modified in place"):
         assert_no_mutation(Liar(), np.ones(2))
+
+
+def test_call_each_in_process_is_assert_no_mutation_call_by_call():
+    from autograder.checks import call_each
+
+    def grow(x):
+        x += 1.0
+        return x
+
+    def fail(x):
+        raise KeyError("k")
+
+    x = np.zeros(3)
+    outs = call_each([(np.negative, (x,)), (grow, (x,)), (fail, (x,)), (np.add, (x, 1.0))],
+                     names=["neg", "grow", "fail", "add"])
+    np.testing.assert_array_equal(outs[0].get(), -x)
+    with pytest.raises(AssertionError) as each:
+        outs[1].get()
+    with pytest.raises(AssertionError) as direct:
+        assert_no_mutation(grow, x, name="grow")
+    assert str(each.value) == str(direct.value)
+    with pytest.raises(KeyError):
+        outs[2].get()
+    assert outs[2].failed and not outs[3].failed
+    np.testing.assert_array_equal(outs[3].get(), x + 1.0)
+    np.testing.assert_array_equal(x, np.zeros(3))
+    with pytest.raises(ValueError, match="one name per call"):
+        call_each([(np.negative, (x,))], names=["a", "b"])

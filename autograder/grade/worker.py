@@ -74,18 +74,23 @@ class _BudgetedProxy:
         self._timeout_error = timeout_error
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self._budget.spent:
-            raise self._timeout_error(
-                f"grading time budget of {self._budget.seconds:.0f} s for this submission is spent"
-            )
+        self._check_budget()
         return self._proxy(*args, **kwargs)
 
     def run_loop(self, *args: Any) -> Any:  # a StepCall loop run in the sandbox: one call
+        self._check_budget()
+        return self._proxy.run_loop(*args)
+
+    def call_batch(self, entries: list) -> Any:  # independent calls in one request
+        self._check_budget()
+        return self._proxy.call_batch(
+            [(getattr(fn, "_proxy", fn), args, kwargs) for fn, args, kwargs in entries])
+
+    def _check_budget(self) -> None:
         if self._budget.spent:
             raise self._timeout_error(
                 f"grading time budget of {self._budget.seconds:.0f} s for this submission is spent"
             )
-        return self._proxy.run_loop(*args)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._proxy, name)

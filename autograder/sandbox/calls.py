@@ -79,6 +79,17 @@ class Proxy:
     def __call__(self, *args, **kwargs):
         return self._sub._call(self, args, kwargs)
 
+    @property
+    def batch_group(self):
+        """Proxies with the same group can be called together (``checks.call_each``)."""
+        return self._sub
+
+    def call_batch(self, entries):
+        """Several independent calls ``[(proxy, args, kwargs), ...]`` of this submission in
+        one request (``sandbox/batch.py``), or None when they cannot be (the caller then calls
+        one by one)."""
+        return self._sub._batch(entries)
+
     def run_loop(self, step, theta, grad_fn, steps, state):
         """``run_steps`` of a ``StepCall`` of this function, run inside the sandbox (plain
         data back: see :func:`perform_loop`)."""
@@ -119,9 +130,11 @@ class CallArguments:
         self._where: object = None
 
     # -- encoding
-    def encode(self, args: tuple, kwargs: dict) -> tuple:
+    def encode(self, args: tuple, kwargs: dict, *, first: bool = True) -> tuple:
+        """``first=False``: a later call of the same request (a batch) places its arrays after
+        the earlier ones' instead of over them."""
         arrays = self.arrays
-        if self.arena is not None:
+        if self.arena is not None and first:
             self.arena.start_call()
         try:
             tree_args = []
@@ -487,14 +500,7 @@ def _converse(sub, proxy: Proxy, call: CallArguments, header: dict, arrays: list
                 raise ProtocolError(call.refused)
             if op == result_op:
                 return msg, arrs
-            if op == "raise":
-                raise StudentError(_text(msg.get("error"), 500), _text(msg.get("tb"), 2000))
-            if op == "protocol_error":
-                raise ProtocolError(f"{proxy.name} {_text(msg.get('error'), 500)}")
-            if op == "missing":
-                raise MissingName(f"the submission does not define {proxy.name!r}")
-            sub._kill("protocol", f"the submission sent an unexpected message {str(op)[:50]!r}")
-            raise ProtocolError(sub.reason)
+            raise_for_answer(sub, proxy.name, op, msg)
     finally:
         if sub.arena is not None:
             sub.arena.release_pages()
@@ -502,6 +508,19 @@ def _converse(sub, proxy: Proxy, call: CallArguments, header: dict, arrays: list
             # interrupted mid-call (e.g. KeyboardInterrupt in a callback): the child is in the
             # middle of a conversation; it cannot be reused safely
             sub._kill("died", f"{what} was interrupted by the grader")
+
+
+def raise_for_answer(sub, name: str, op, msg: dict):
+    """The SandboxError an answer other than a result stands for (the student's exception, a
+    refused result, a missing function); anything unexpected kills the submission."""
+    if op == "raise":
+        raise StudentError(_text(msg.get("error"), 500), _text(msg.get("tb"), 2000))
+    if op == "protocol_error":
+        raise ProtocolError(f"{name} {_text(msg.get('error'), 500)}")
+    if op == "missing":
+        raise MissingName(f"the submission does not define {name!r}")
+    sub._kill("protocol", f"the submission sent an unexpected message {str(op)[:50]!r}")
+    raise ProtocolError(sub.reason)
 
 
 def _warnings(value) -> tuple[tuple[str, str], ...]:

@@ -462,6 +462,16 @@ class Session:
         except codec.CodecError as exc:
             self.send({"op": "protocol_error", "error": str(exc)[:MAX_ERROR], "labels": labels})
 
+    def serve_calls(self, msg: dict, arrs: list) -> None:
+        """Independent calls of one request (the grader's sandbox/batch.py), run one after the
+        other, each answered as soon as it returns, exactly as if asked for alone."""
+        calls = msg.get("calls")
+        if not (isinstance(calls, list) and all(isinstance(c, dict) for c in calls)):
+            self.send({"op": "protocol_error", "error": "bad calls"})
+            return
+        for call in calls:
+            self.serve_call(call, arrs)
+
     def serve_loop(self, msg: dict, arrs: list) -> None:
         """Run a step loop (``loops``) with the student's function; send back the iterates,
         the final state and, if a step's output was malformed, that output. A step that
@@ -573,6 +583,8 @@ class Session:
         op = msg.get("op")
         if op == "call":
             self.serve_call(msg, arrs)
+        elif op == "calls":
+            self.serve_calls(msg, arrs)
         elif op == "loop":
             self.serve_loop(msg, arrs)
         elif op == "global":

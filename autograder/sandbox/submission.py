@@ -544,6 +544,12 @@ class Submission:
         with self._lock:
             return perform_call(self, proxy, args, kwargs)
 
+    def _batch(self, entries: list):
+        from .batch import perform_batch
+
+        with self._lock:
+            return perform_batch(self, entries)
+
     def _loop(self, proxy: Proxy, step, theta, grad_fn, steps: int, state):
         with self._lock:
             return perform_loop(self, proxy, step, theta, grad_fn, steps, state)

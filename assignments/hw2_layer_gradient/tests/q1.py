@@ -54,11 +54,12 @@ def _float64(value, shape, name, hint):
     )
 
 
-def _check(fn, stub, key, z, hint, ref):
-    """Call the student's elementwise function on z (no mutation), compare with the reference."""
+def _check(fn, stub, key, z, hint, ref, outcome=None):
+    """Call the student's elementwise function on z (no mutation), compare with the reference.
+    With ``outcome`` (from ``call_each``) the call was already made: its result is read here."""
     from autograder.checks import assert_close, assert_no_mutation
 
-    got = assert_no_mutation(fn, z, name=stub)
+    got = outcome.get() if outcome is not None else assert_no_mutation(fn, z, name=stub)
     label = f"{stub}(z), z of shape {z.shape}"
     assert_close(got, ref.call(key, stub, z), **TOL, name=label, hint=hint)
     _float64(got, z.shape, label, hint)
@@ -168,18 +169,20 @@ def test_warning_free(sigmoid, sigmoid_grad, softplus, softplus_grad):
 def test_stable_at_1000(sigmoid, sigmoid_grad, softplus, softplus_grad, tanh_grad):
     import numpy as np
 
-    from autograder.checks import Reference, assert_warning_free
+    from autograder.checks import Reference, assert_warning_free, call_each
 
     ref = Reference("q1")
     z = np.array([-1000.0, -999.5, -745.5, -709.9, -36.0, 0.0, 36.0, 709.9, 745.5, 999.5,
                   1000.0])
-    for fn, stub, hint in ((sigmoid, "sigmoid", SIGMOID_HINT),
-                           (sigmoid_grad, "sigmoid_grad", SIGMOID_GRAD_HINT),
-                           (softplus, "softplus", SOFTPLUS_HINT),
-                           (softplus_grad, "softplus_grad", SOFTPLUS_GRAD_HINT),
-                           (tanh_grad, "tanh_grad", TANH_HINT)):
+    stubs = ((sigmoid, "sigmoid", SIGMOID_HINT),
+             (sigmoid_grad, "sigmoid_grad", SIGMOID_GRAD_HINT),
+             (softplus, "softplus", SOFTPLUS_HINT),
+             (softplus_grad, "softplus_grad", SOFTPLUS_GRAD_HINT),
+             (tanh_grad, "tanh_grad", TANH_HINT))
+    outcomes = call_each([(fn, (z,)) for fn, _, _ in stubs], names=[s for _, s, _ in stubs])
+    for (fn, stub, hint), outcome in zip(stubs, outcomes):
         assert_warning_free(fn, z.copy(), name=f"{stub}(z) at |z| up to 1000", stable_form=hint)
-        got = _check(fn, stub, f"{stub}_1000", z, hint, ref)
+        got = _check(fn, stub, f"{stub}_1000", z, hint, ref, outcome)
         bad = ~np.isfinite(np.asarray(got, dtype=np.float64))
         assert not bad.any(), f"{stub}(z) is not finite at z = {z[bad].tolist()}\nhint: {hint}"
 
@@ -189,7 +192,7 @@ def test_shapes_and_0d(sigmoid, sigmoid_grad, tanh_grad, relu, relu_grad, softpl
                        softplus_grad):
     import numpy as np
 
-    from autograder.checks import Reference
+    from autograder.checks import Reference, call_each
 
     ref = Reference("q1")
     rng = np.random.default_rng(101)
@@ -203,18 +206,24 @@ def test_shapes_and_0d(sigmoid, sigmoid_grad, tanh_grad, relu, relu_grad, softpl
     fns = {"sigmoid": sigmoid, "sigmoid_grad": sigmoid_grad, "tanh_grad": tanh_grad,
            "relu": relu, "relu_grad": relu_grad, "softplus": softplus,
            "softplus_grad": softplus_grad}
-    for stub, fn in fns.items():
-        for label, z in (("3d", z3), ("0d", z0), ("col", z2)):
-            _check(fn, stub, f"{stub}_{label}", z, hints[stub], ref)
+    cases = [(stub, label, z) for stub in fns
+             for label, z in (("3d", z3), ("0d", z0), ("col", z2))]
+    # all the calls at once (one round trip in the grader), read in order below
+    outcomes = call_each([(fns[stub], (z,)) for stub, _, z in cases],
+                         names=[stub for stub, _, _ in cases])
+    for (stub, label, z), outcome in zip(cases, outcomes):
+        _check(fns[stub], stub, f"{stub}_{label}", z, hints[stub], ref, outcome)
     # derivative checks on a 3-D input
     zm = rng.normal(scale=2.0, size=(2, 2, 3))
     zm = np.where(np.abs(zm) < 0.05, 0.5, zm)
-    _fd_check(_sigmoid_indep, sigmoid_grad(zm), zm, "sigmoid_grad on a 3-D input",
+    grads = call_each([(fn, (zm,)) for fn in (sigmoid_grad, tanh_grad, relu_grad, softplus_grad)],
+                      no_mutation=False)
+    _fd_check(_sigmoid_indep, grads[0].get(), zm, "sigmoid_grad on a 3-D input",
               SIGMOID_GRAD_HINT)
-    _fd_check(np.tanh, tanh_grad(zm), zm, "tanh_grad on a 3-D input", TANH_HINT)
-    _fd_check(lambda v: np.maximum(v, 0.0), relu_grad(zm), zm, "relu_grad on a 3-D input",
+    _fd_check(np.tanh, grads[1].get(), zm, "tanh_grad on a 3-D input", TANH_HINT)
+    _fd_check(lambda v: np.maximum(v, 0.0), grads[2].get(), zm, "relu_grad on a 3-D input",
               RELU_GRAD_HINT)
-    _fd_check(lambda v: np.logaddexp(0.0, v), softplus_grad(zm), zm,
+    _fd_check(lambda v: np.logaddexp(0.0, v), grads[3].get(), zm,
               "softplus_grad on a 3-D input", SOFTPLUS_GRAD_HINT)
 
 
@@ -222,21 +231,24 @@ def test_shapes_and_0d(sigmoid, sigmoid_grad, tanh_grad, relu, relu_grad, softpl
 def test_edges_at_zero(sigmoid, sigmoid_grad, relu, relu_grad, softplus, softplus_grad):
     import numpy as np
 
-    from autograder.checks import Reference, assert_close
+    from autograder.checks import Reference, assert_close, call_each
 
     ref = Reference("q1")
     z = np.array([0.0, -0.0, 5e-324, -5e-324, 1e-300, -1e-300, 1e-8, -1e-8])
-    _check(relu, "relu", "relu_edges", z, RELU_HINT, ref)
-    g = _check(relu_grad, "relu_grad", "relu_grad_edges", z, RELU_GRAD_HINT, ref)
+    zero = np.zeros(3)
+    checked = call_each([(relu, (z,)), (relu_grad, (z,))], names=["relu", "relu_grad"])
+    at_zero = call_each([(fn, (zero,)) for fn in (sigmoid, sigmoid_grad, softplus, softplus_grad)],
+                        no_mutation=False)
+    _check(relu, "relu", "relu_edges", z, RELU_HINT, ref, checked[0])
+    g = _check(relu_grad, "relu_grad", "relu_grad_edges", z, RELU_GRAD_HINT, ref, checked[1])
     assert_close(g[:2], np.zeros(2), rtol=0, atol=0, name="relu_grad at z = 0.0 and z = -0.0",
                  hint=RELU_GRAD_HINT)
     # independent values at 0: sigma(0) = 1/2, sigma'(0) = 1/4, softplus(0) = log 2
-    zero = np.zeros(3)
-    assert_close(sigmoid(zero), np.full(3, 0.5), rtol=1e-15, atol=0, name="sigmoid(0)",
+    assert_close(at_zero[0].get(), np.full(3, 0.5), rtol=1e-15, atol=0, name="sigmoid(0)",
                  hint=SIGMOID_HINT)
-    assert_close(sigmoid_grad(zero), np.full(3, 0.25), rtol=1e-15, atol=0,
+    assert_close(at_zero[1].get(), np.full(3, 0.25), rtol=1e-15, atol=0,
                  name="sigmoid_grad(0)", hint=SIGMOID_GRAD_HINT)
-    assert_close(softplus(zero), np.full(3, np.log(2.0)), rtol=1e-15, atol=0,
+    assert_close(at_zero[2].get(), np.full(3, np.log(2.0)), rtol=1e-15, atol=0,
                  name="softplus(0)", hint=SOFTPLUS_HINT)
-    assert_close(softplus_grad(zero), np.full(3, 0.5), rtol=1e-15, atol=0,
+    assert_close(at_zero[3].get(), np.full(3, 0.5), rtol=1e-15, atol=0,
                  name="softplus_grad(0)", hint=SOFTPLUS_GRAD_HINT)

@@ -1,0 +1,98 @@
+"""Several independent calls of one submission in one request (grader side).
+
+A test that calls student functions on inputs fixed in advance (every activation on every shape,
+say) can hand them to ``checks.call_each``: through proxies they cross in one ``calls`` request
+instead of one round trip each. The child runs them one after the other, as it would have run
+them one by one, and answers each as it finishes (``serve_call``'s answer, unchanged), so a call
+that kills the process leaves the answers before it intact.
+
+Nothing changes at the boundary: every call's arguments are encoded as a single call's (plain
+data; array arguments in their own places in the shared-memory arena, compared by the grader
+after the request), every answer is decoded and judged as a single call's, and the request has
+the limits of as many calls. Calls that pass a test function (a callback) or a Generator are
+not batched: they need the conversation of a single call.
+"""
+
+from __future__ import annotations
+
+import time
+
+from . import codec
+from .calls import CallArguments, Proxy, _warnings, raise_for_answer
+from .errors import ProtocolError, SandboxDied, SandboxError
+
+MAX_BATCH = 1000
+ANSWERS = ("return", "raise", "protocol_error", "missing")
+
+
+class Returned:
+    """One call's plain result, with what the grader observed of it."""
+
+    __slots__ = ("value", "mutations", "unverified", "warnings")
+
+    def __init__(self, value, mutations, unverified, warnings):
+        self.value = value
+        self.mutations = mutations
+        self.unverified = unverified
+        self.warnings = warnings
+
+
+def perform_batch(sub, entries: list) -> list | None:
+    """``[Returned | SandboxError, ...]`` for ``[(proxy, args, kwargs), ...]`` of ``sub``, or
+    None when these calls cannot share a request."""
+    if not (0 < len(entries) <= MAX_BATCH) or sub.arena is None:
+        return None
+    if not all(type(p) is Proxy and p._sub is sub for p, _, _ in entries):
+        return None
+    if not sub._alive:
+        raise SandboxDied(sub._death_message())
+    arrays: list = []
+    calls, wire = [], []
+    for i, (proxy, args, kwargs) in enumerate(entries):
+        call = CallArguments(sub, sub.arena, arrays)
+        tree_args, tree_kwargs = call.encode(tuple(args), dict(kwargs), first=i == 0)
+        if call.callbacks or call.generators:
+            return None
+        calls.append(call)
+        wire.append({"name": proxy.name, "args": tree_args, "kwargs": tree_kwargs})
+    n = len(entries)
+    wall = float(sub.limits.call_wall_s) * n
+    deadline = time.monotonic() + wall
+    budget = (sub._cpu_mark(), float(sub.limits.call_cpu_s) * n)
+    sub._send({"op": "calls", "calls": wire}, arrays, deadline)
+    outcomes: list = []
+    try:
+        for (proxy, _, _), call in zip(entries, calls):
+            try:
+                msg, arrs = sub._recv(deadline, budget, f"the call to {proxy.name}", wall)
+            except SandboxError as exc:  # the process is gone: this call and the rest fail so
+                outcomes += [exc] * (n - len(outcomes))
+                break
+            outcomes.append(_outcome(sub, proxy, call, msg, arrs))
+            if not sub._alive:
+                outcomes += [SandboxDied(sub._death_message())] * (n - len(outcomes))
+                break
+    finally:
+        sub.arena.release_pages()
+        if len(outcomes) < n and sub._alive:  # interrupted mid-request: not reusable
+            sub._kill("died", "a batch of calls was interrupted by the grader")
+    return outcomes
+
+
+def _outcome(sub, proxy: Proxy, call: CallArguments, msg: dict, arrs: list):
+    op = msg.get("op")
+    if op not in ANSWERS:  # a callback was never offered: anything else is a forgery
+        sub._kill("protocol", f"the submission sent an unexpected message {str(op)[:50]!r}")
+        return ProtocolError(sub.reason)
+    labels = msg.get("labels")
+    seen = (call.mutations(labels), call.unverified_labels(labels), _warnings(msg.get("warnings")))
+    if op != "return":
+        try:
+            raise_for_answer(sub, proxy.name, op, msg)
+        except SandboxError as exc:
+            return exc
+    try:
+        value = codec.decode(msg.get("value"), arrs)
+    except codec.CodecError as exc:
+        return ProtocolError(f"{proxy.name} returned malformed data: {exc}")
+    return Returned(value, *seen)

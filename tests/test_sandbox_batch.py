@@ -1,0 +1,226 @@
+"""``checks.call_each``: independent calls in one request through sandbox proxies, and attacked.
+
+The outcomes must be exactly those of the same calls made one by one in-process (values, the
+no-mutation verdict, the student's exceptions, refused results), read in order; a call that
+kills the process must leave the earlier outcomes intact; calls that need a conversation
+(callbacks, Generators) or belong to different submissions are made one by one; and a child
+that forges the batched answers (too few, a callback nobody offered, labels that hide a change
+in place) gains nothing.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from autograder.checks import call_each
+from autograder.grade.worker import _Budget, _BudgetedProxy
+from autograder.sandbox import CallTimeout, ForkServer, Limits, SandboxDied
+
+LIMITS = Limits(run_wall_s=20, call_wall_s=2, call_cpu_s=1)
+
+FUNCTIONS = textwrap.dedent('''
+    import numpy as np
+
+    def sig(z):
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def scale_in_place(z):
+        z *= 2.0
+        return z
+
+    def boom(z):
+        raise ValueError(f"bad z of shape {np.shape(z)}")
+
+    def junk(z):
+        return object()
+
+    def pair(z, k=2):
+        return z[:k], {"n": int(np.size(z))}
+
+    def exit_now(z):
+        import os
+        os._exit(3)
+''')
+NAMES = ["sig", "scale_in_place", "boom", "junk", "pair", "sig"]
+
+
+def _calls(ns: dict) -> list:
+    z = np.linspace(-2.0, 2.0, 5)
+    return [(ns["sig"], (z,)), (ns["scale_in_place"], (z,)), (ns["boom"], (z.reshape(5, 1),)),
+            (ns["junk"], (z,)), (ns["pair"], (z,), {"k": 3}), (ns["sig"], (np.array(0.5),))]
+
+
+def _shown(outcome):
+    try:
+        value = outcome.get()
+    except Exception as exc:  # noqa: BLE001 - the verdict is what is compared
+        return ("error", type(exc).__name__ if isinstance(exc, AssertionError) else "error",
+                str(exc).split("\n")[0])
+    return ("value", repr(value))
+
+
+def _counting_sends(sub) -> list:
+    sent = []
+    original = sub._send
+    sub._send = lambda header, arrays, deadline: (sent.append(header["op"]),
+                                                  original(header, arrays, deadline))[1]
+    return sent
+
+
+@pytest.fixture(scope="module")
+def server():
+    with ForkServer(LIMITS) as fs:
+        yield fs
+
+
+def _local() -> dict:
+    ns: dict = {}
+    exec(FUNCTIONS, ns)
+    return ns
+
+
+def test_one_request_and_the_outcomes_of_the_calls_made_one_by_one(server):
+    local = [_shown(o) for o in call_each(_calls(_local()), names=NAMES)]
+    with server.spawn([FUNCTIONS]) as sub:
+        sent = _counting_sends(sub)
+        proxies = {name: sub.proxy(name) for name in set(NAMES)}
+        sandboxed = [_shown(o) for o in call_each(_calls(proxies), names=NAMES)]
+        assert sent == ["calls"]
+        one_by_one = []
+        for fn, args, *kw in _calls(proxies):
+            try:
+                from autograder.checks import assert_no_mutation
+                one_by_one.append(("value", repr(assert_no_mutation(fn, *args, **(kw[0] if kw
+                                                                                  else {})))))
+            except Exception as exc:  # noqa: BLE001
+                one_by_one.append(("error", type(exc).__name__ if isinstance(exc, AssertionError)
+                                   else "error", str(exc).split("\n")[0]))
+        assert sub.alive
+    assert sandboxed == one_by_one
+    # in-process (Jupyter): the same values and failures, but for what only the boundary
+    # refuses (an object returned) and the proxies' own wording (as one call at a time words it)
+    assert [s[0] for i, s in enumerate(sandboxed) if i != 3] == \
+        [s[0] for i, s in enumerate(local) if i != 3]
+    assert local[3][0] == "value" and sandboxed[3][0] == "error"
+    assert sandboxed[0] == local[0] and sandboxed[4] == local[4]
+    assert float(sandboxed[5][1]) == float(local[5][1].removeprefix("np.float64(").rstrip(")"))
+    assert "scale_in_place modified its input: z was modified in place" in sandboxed[1][2]
+    assert "ValueError: bad z of shape (5, 1)" in sandboxed[2][2]
+    assert "object" in sandboxed[3][2]
+
+
+def test_without_the_no_mutation_check_values_come_back_as_returned(server):
+    with server.spawn([FUNCTIONS]) as sub:
+        z = np.ones(3)
+        (out,) = call_each([(sub.proxy("scale_in_place"), (z,))], no_mutation=False)
+        np.testing.assert_array_equal(out.get(), 2.0 * np.ones(3))
+        np.testing.assert_array_equal(z, np.ones(3))  # the test's array never moved
+
+
+def test_a_call_that_kills_the_process_keeps_the_outcomes_before_it(server):
+    with server.spawn([FUNCTIONS]) as sub:
+        p = {n: sub.proxy(n) for n in ("sig", "exit_now")}
+        z = np.zeros(2)
+        outs = call_each([(p["sig"], (z,)), (p["exit_now"], (z,)), (p["sig"], (z,))])
+        np.testing.assert_array_equal(outs[0].get(), 0.5 * np.ones(2))
+        for out in outs[1:]:
+            with pytest.raises(SandboxDied, match="code 3"):
+                out.get()
+        assert not sub.alive
+
+
+def test_calls_that_need_a_conversation_or_mix_submissions_go_one_by_one(server):
+    cell = FUNCTIONS + "\ndef apply(f, z):\n    return f(z)\ndef draw(rng):\n    return rng.normal()\n"
+    with server.spawn([cell]) as sub, server.spawn([cell]) as other:
+        sent = _counting_sends(sub)
+        apply, draw, sig = sub.proxy("apply"), sub.proxy("draw"), sub.proxy("sig")
+        rng = np.random.default_rng(3)
+        outs = call_each([(apply, (np.sum, np.ones(3))), (sig, (np.zeros(1),))],
+                         no_mutation=False)
+        assert outs[0].get() == 3.0 and sent.count("call") == 2 and "calls" not in sent
+        outs = call_each([(draw, (rng,)), (sig, (np.zeros(1),))], no_mutation=False)
+        assert outs[0].get() == np.random.default_rng(3).normal()  # the test's own stream
+        sent.clear()
+        outs = call_each([(sig, (np.zeros(1),)), (other.proxy("sig"), (np.zeros(1),))])
+        assert sent == ["call"] and outs[1].get()[0] == 0.5
+        outs = call_each([(sig, (np.zeros(1),)), (lambda z: z, (np.zeros(1),))])
+        assert "calls" not in sent and outs[1].get()[0] == 0.0
+
+
+def _patched(body: str) -> str:
+    return FUNCTIONS + textwrap.dedent('''
+        import sys
+        child = sys.modules["autograder.sandbox.child"]
+        def serve_calls(self, msg, arrs):
+        ''') + textwrap.indent(textwrap.dedent(body), "    ") + \
+        "\nchild.Session.serve_calls = serve_calls\n"
+
+
+def test_too_few_answers_end_in_the_limits_of_the_batch(server):
+    body = '''
+        self.serve_call(msg["calls"][0], arrs)
+        import time
+        time.sleep(60)
+    '''
+    with server.spawn([_patched(body)]) as sub:
+        sig = sub.proxy("sig")
+        started = time.monotonic()
+        outs = call_each([(sig, (np.zeros(1),))] * 3)
+        assert time.monotonic() - started < 3 * LIMITS.call_wall_s + 2
+        assert outs[0].get()[0] == 0.5
+        for out in outs[1:]:
+            with pytest.raises(CallTimeout):
+                out.get()
+        assert not sub.alive
+
+
+def test_an_unoffered_callback_in_a_batch_kills_the_submission(server):
+    body = '''
+        self.send({"op": "callback", "id": 1, "args": [], "kwargs": {"d": []}})
+        import time
+        time.sleep(60)
+    '''
+    with server.spawn([_patched(body)]) as sub:
+        outs = call_each([(sub.proxy("sig"), (np.zeros(1),))] * 2)
+        for out in outs:
+            with pytest.raises(Exception, match="unexpected message 'callback'|not running"):
+                out.get()
+        assert not sub.alive
+
+
+def test_labels_that_hide_a_change_in_place_change_nothing(server):
+    # the child drops its labels and claims nothing: the grader compares the shared memory
+    body = '''
+        send = self.send
+        def quiet(header, arrays=()):
+            header = {k: v for k, v in header.items() if k != "labels"}
+            return send(header, arrays)
+        self.send = quiet
+        for call in msg["calls"]:
+            self.serve_call(call, arrs)
+        self.send = send
+    '''
+    with server.spawn([_patched(body)]) as sub:
+        outs = call_each([(sub.proxy("sig"), (np.zeros(2),)),
+                          (sub.proxy("scale_in_place"), (np.ones(2),))],
+                         names=["sig", "scale_in_place"])
+        assert outs[0].get()[0] == 0.5
+        with pytest.raises(AssertionError, match="scale_in_place modified its input: arg0 was"):
+            outs[1].get()
+
+
+def test_a_spent_grading_budget_refuses_the_batch(server):
+    with server.spawn([FUNCTIONS]) as sub:
+        budget = _Budget(0.0)
+        time.sleep(0.01)
+        sig = _BudgetedProxy(sub.proxy("sig"), budget, CallTimeout)
+        with pytest.raises(CallTimeout, match="budget"):
+            call_each([(sig, (np.zeros(1),))] * 2)
+        fresh = _BudgetedProxy(sub.proxy("sig"), _Budget(60.0), CallTimeout)
+        sent = _counting_sends(sub)
+        outs = call_each([(fresh, (np.zeros(1),)), (fresh, (np.ones(1),))])
+        assert sent == ["calls"] and outs[1].get()[0] == pytest.approx(1 / (1 + np.exp(-1)))
