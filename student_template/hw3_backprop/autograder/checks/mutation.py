@@ -53,19 +53,28 @@ def assert_no_mutation(fn, *args, name=None, **kwargs):
             diff = None if after is original else _difference(original, after, label)
             if diff:
                 problems.append(diff)
-    reported = getattr(fn, "last_call_mutations", ()) or ()
+    failure = mutation_failure(fname, problems, getattr(fn, "last_call_mutations", ()))
+    if failure is not None:
+        raise failure
+    return result
+
+
+def mutation_failure(fname: str, problems: list, reported) -> AssertionError | None:
+    """The no-mutation verdict: ``problems`` found by comparing copies, plus the argument
+    names a sandbox proxy ``reported`` it saw changed; None when there is none."""
+    reported = reported or ()
     if isinstance(reported, str):
         reported = (reported,)
     for arg_name in reported:
         if not any(p.startswith(f"{arg_name} ") or p.startswith(f"{arg_name}[")
                    for p in problems):
             problems.append(f"{arg_name} was modified in place")
-    if problems:
-        lines = [f"{fname} modified its input: {problems[0]}"]
-        lines.extend(f"  also: {p}" for p in problems[1:4])
-        lines.append(f"  {_ADVICE}")
-        raise AssertionError("\n".join(lines))
-    return result
+    if not problems:
+        return None
+    lines = [f"{fname} modified its input: {problems[0]}"]
+    lines.extend(f"  also: {p}" for p in problems[1:4])
+    lines.append(f"  {_ADVICE}")
+    return AssertionError("\n".join(lines))
 
 
 def _copy(value, sent_as_copies: bool = False):

@@ -8,6 +8,7 @@ student template (``student_template/<hw>/autograder/checks/``).
 from . import problems  # the module too: ``checks.problems.quadratic``
 from .compare import CloseResult, assert_close, check_close
 from .convergence import Trajectory, assert_converges, assert_trajectory_close, run_steps
+from .each import Outcome, call_each
 from .expected import (
     MissingExpectedValue,
     Reference,
@@ -54,6 +55,7 @@ __all__ = [
     "LinearRegressionData",
     "LogisticRegressionData",
     "MissingExpectedValue",
+    "Outcome",
     "Problem",
     "Reference",
     "Trajectory",
@@ -67,6 +69,7 @@ __all__ = [
     "assert_trajectory_close",
     "assert_vjp",
     "assert_warning_free",
+    "call_each",
     "check_close",
     "check_directional",
     "check_gradient",

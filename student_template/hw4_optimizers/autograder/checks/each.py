@@ -1,0 +1,89 @@
+"""``call_each``: independent calls of student functions, made together where that is cheaper.
+
+A test that calls the student's functions on inputs it fixes in advance (every activation on
+every shape) lists the calls once; each comes back as an :class:`Outcome` whose ``get()``
+returns the result or raises exactly what the call (through ``assert_no_mutation`` by default)
+would have raised at that point. Read in the order of the calls, the outcomes give the verdict
+and the message of the same calls made one by one.
+
+In Jupyter the calls are simply made one after the other. In the batch grader, where the
+functions are sandbox proxies of one submission, they cross in one request (one round trip
+instead of one per call); the grader still encodes, observes and judges each call on its own.
+"""
+
+from __future__ import annotations
+
+from .mutation import assert_no_mutation, mutation_failure
+
+__all__ = ["Outcome", "call_each"]
+
+
+class Outcome:
+    """What one call gave: ``get()`` returns its result or raises its error."""
+
+    __slots__ = ("_value", "_error")
+
+    def __init__(self, value=None, error: BaseException | None = None):
+        self._value = value
+        self._error = error
+
+    def get(self):
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    @property
+    def failed(self) -> bool:
+        return self._error is not None
+
+
+def call_each(calls, *, names=None, no_mutation: bool = True) -> list[Outcome]:
+    """Make every call of ``calls`` (``(fn, args)`` or ``(fn, args, kwargs)``) and return one
+    :class:`Outcome` each, in order. With ``no_mutation`` (the default) each is checked as
+    ``assert_no_mutation(fn, *args, name=name, **kwargs)`` checks it; ``names`` are the
+    functions' names in its messages. Later calls are made even when an earlier one fails:
+    the functions must not depend on each other's calls (pure functions of their inputs)."""
+    entries = []
+    for call in calls:
+        fn, args, *rest = call
+        entries.append((fn, tuple(args), dict(rest[0]) if rest else {}))
+    names = list(names) if names is not None else [None] * len(entries)
+    if len(names) != len(entries):
+        raise ValueError("call_each: one name per call")
+    answers = _together(entries)
+    if answers is None:
+        return [_one(fn, args, kwargs, name, no_mutation)
+                for (fn, args, kwargs), name in zip(entries, names)]
+    out = []
+    for (fn, _, _), name, answer in zip(entries, names, answers):
+        if isinstance(answer, BaseException):
+            out.append(Outcome(error=answer))
+            continue
+        fname = name or getattr(fn, "__name__", None) or "the function"
+        failure = mutation_failure(fname, [], answer.mutations) if no_mutation else None
+        out.append(Outcome(error=failure) if failure is not None else Outcome(answer.value))
+    return out
+
+
+def _one(fn, args, kwargs, name, no_mutation) -> Outcome:
+    try:
+        if no_mutation:
+            return Outcome(assert_no_mutation(fn, *args, name=name, **kwargs))
+        return Outcome(fn(*args, **kwargs))
+    except Exception as exc:  # raised again by get(), where the test reads this outcome
+        return Outcome(error=exc)
+
+
+def _together(entries):
+    """The answers of one batched request when every function offers it for the same group
+    (sandbox proxies of one submission), else None."""
+    if not entries:
+        return None
+    group = getattr(entries[0][0], "batch_group", None)
+    if group is None or any(getattr(fn, "batch_group", None) is not group
+                            for fn, _, _ in entries):
+        return None
+    answers = entries[0][0].call_batch(entries)
+    if answers is None or len(answers) != len(entries):
+        return None
+    return answers
