@@ -173,3 +173,20 @@ def test_call_each_in_process_is_assert_no_mutation_call_by_call():
     np.testing.assert_array_equal(x, np.zeros(3))
     with pytest.raises(ValueError, match="one name per call"):
         call_each([(np.negative, (x,))], names=["a", "b"])
+
+
+def test_call_each_without_the_check_gives_copies_as_the_sandbox_does():
+    from autograder.checks import call_each
+
+    def grow(x):
+        x += 1.0
+        return x
+
+    x, rng = np.zeros(2), np.random.default_rng(7)
+    first, second, drawn = call_each([(grow, (x,)), (grow, (x,)), (lambda r: r.normal(), (rng,))],
+                                     no_mutation=False)
+    np.testing.assert_array_equal(first.get(), np.ones(2))
+    np.testing.assert_array_equal(second.get(), np.ones(2))  # not 2: the first changed a copy
+    np.testing.assert_array_equal(x, np.zeros(2))
+    assert drawn.get() == np.random.default_rng(7).normal()
+    assert rng.normal() == np.random.default_rng(7).normal(size=2)[1]  # the test's own advanced

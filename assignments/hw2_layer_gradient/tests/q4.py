@@ -92,7 +92,7 @@ def test_quadratic_form_hessian(quadratic_form_hessian):
 def test_grad_other_matrices(quadratic_form_grad):
     import numpy as np
 
-    from autograder.checks import Reference, assert_close, assert_gradient, assert_no_mutation
+    from autograder.checks import Reference, assert_close, assert_gradient, call_each
 
     ref = Reference("q4")
     rng = np.random.default_rng(20)
@@ -103,11 +103,15 @@ def test_grad_other_matrices(quadratic_form_grad):
         "one": np.array([[-1.7]]),
         "sym": B + B.T,
     }
-    for key, A in cases.items():
+    xs = {key: rng.normal(size=A.shape[0]) for key, A in cases.items()}  # (drawn in this order)
+    # every call at once (one round trip in the grader), read in the order they were made
+    outcomes = call_each([(quadratic_form_grad, (A, xs[key])) for key, A in cases.items()],
+                         names=["quadratic_form_grad"] * len(cases))
+    for (key, A), outcome in zip(cases.items(), outcomes):
         d = A.shape[0]
-        x = rng.normal(size=d)
+        x = xs[key]
         label = f"quadratic_form_grad(A, x), A {key} ({d}, {d})"
-        got = assert_no_mutation(quadratic_form_grad, A, x, name="quadratic_form_grad")
+        got = outcome.get()
         assert_close(got, ref.call(f"grad_{key}", "quadratic_form_grad", A, x), rtol=1e-12,
                      atol=1e-13, name=label, hint=GRAD_HINT)
         _float64(got, (d,), label, GRAD_HINT)
@@ -119,17 +123,20 @@ def test_grad_other_matrices(quadratic_form_grad):
 def test_hessian_other_matrices(quadratic_form_hessian):
     import numpy as np
 
-    from autograder.checks import Reference, assert_close, assert_no_mutation
+    from autograder.checks import Reference, assert_close, call_each
 
     ref = Reference("q4")
     rng = np.random.default_rng(30)
     B = rng.normal(size=(4, 4))
     cases = {"skew": B - B.T, "lower5": np.tril(rng.normal(size=(5, 5))),
              "one": np.array([[2.5]]), "big": 1e6 * rng.normal(size=(2, 2))}
-    for key, A in cases.items():
+    # every call at once (one round trip in the grader), read in the order they were made
+    outcomes = call_each([(quadratic_form_hessian, (A,)) for A in cases.values()],
+                         names=["quadratic_form_hessian"] * len(cases))
+    for (key, A), outcome in zip(cases.items(), outcomes):
         d = A.shape[0]
         label = f"quadratic_form_hessian(A), A {key} ({d}, {d})"
-        got = assert_no_mutation(quadratic_form_hessian, A, name="quadratic_form_hessian")
+        got = outcome.get()
         expected = ref.call(f"hess_{key}", "quadratic_form_hessian", A)
         assert_close(got, expected, rtol=1e-14, atol=0, name=label, hint=HESS_HINT)
         _float64(got, (d, d), label, HESS_HINT)
