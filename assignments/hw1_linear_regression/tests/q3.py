@@ -109,23 +109,28 @@ def test_multi_output(squared_error, squared_error_grad):
 def test_single_example_and_optimum(squared_error, squared_error_grad):
     import numpy as np
 
-    from autograder.checks import Reference, assert_close, assert_gradient
+    from autograder.checks import Reference, assert_close, assert_gradient, call_each
 
     ref = Reference("q3")
-    # n = 1
-    X_D, Y, theta = _problem(32, n=1, p=2)
-    assert_close(squared_error(X_D, Y, theta),
+    X_D, Y, theta = _problem(32, n=1, p=2)  # n = 1
+    X_9, Y_9, _ = _problem(33, n=9, p=3)
+    theta_star = np.linalg.lstsq(X_9, Y_9, rcond=None)[0]
+    # the four calls at once (one round trip in the grader), read in order below
+    single_loss, single_grad, grad_star, loss_star = call_each(
+        [(squared_error, (X_D, Y, theta)), (squared_error_grad, (X_D, Y, theta)),
+         (squared_error_grad, (X_9, Y_9, theta_star)), (squared_error, (X_9, Y_9, theta_star))],
+        no_mutation=False)
+    assert_close(single_loss.get(),
                  ref.call("loss_n1", "squared_error", X_D, Y, theta), rtol=1e-12, atol=0,
                  name="squared_error with a single example", hint=LOSS_HINT)
-    assert_gradient(_loss(X_D, Y), squared_error_grad(X_D, Y, theta), theta, h=1e-5,
+    assert_gradient(_loss(X_D, Y), single_grad.get(), theta, h=1e-5,
                     rtol=1e-6, atol=1e-8, name="squared_error_grad with a single example",
                     hint=GRAD_HINT)
     # at the least-squares optimum the gradient is (numerically) zero, the loss is the residual
-    X_D, Y, _ = _problem(33, n=9, p=3)
-    theta_star = np.linalg.lstsq(X_D, Y, rcond=None)[0]
-    grad = squared_error_grad(X_D, Y, theta_star)
+    X_D, Y = X_9, Y_9
+    grad = grad_star.get()
     assert_close(grad, np.zeros(3), rtol=0, atol=1e-10,
                  name="squared_error_grad at the least-squares optimum", hint=GRAD_HINT)
-    assert_close(squared_error(X_D, Y, theta_star),
+    assert_close(loss_star.get(),
                  ref.call("loss_at_optimum", "squared_error", X_D, Y, theta_star), rtol=1e-10,
                  atol=1e-12, name="squared_error at the least-squares optimum", hint=LOSS_HINT)
