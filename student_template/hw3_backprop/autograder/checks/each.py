@@ -13,6 +13,10 @@ instead of one per call); the grader still encodes, observes and judges each cal
 
 from __future__ import annotations
 
+import copy
+
+import numpy as np
+
 from .mutation import assert_no_mutation, mutation_failure
 
 __all__ = ["Outcome", "call_each"]
@@ -41,8 +45,10 @@ def call_each(calls, *, names=None, no_mutation: bool = True) -> list[Outcome]:
     """Make every call of ``calls`` (``(fn, args)`` or ``(fn, args, kwargs)``) and return one
     :class:`Outcome` each, in order. With ``no_mutation`` (the default) each is checked as
     ``assert_no_mutation(fn, *args, name=name, **kwargs)`` checks it; ``names`` are the
-    functions' names in its messages. Later calls are made even when an earlier one fails:
-    the functions must not depend on each other's calls (pure functions of their inputs)."""
+    functions' names in its messages; without it each call gets copies of the arguments (as
+    through the sandbox) and is not checked. Later calls are made even when an earlier one
+    fails: the functions must not depend on each other's calls (pure functions of their
+    inputs)."""
     entries = []
     for call in calls:
         fn, args, *rest = call
@@ -69,9 +75,22 @@ def _one(fn, args, kwargs, name, no_mutation) -> Outcome:
     try:
         if no_mutation:
             return Outcome(assert_no_mutation(fn, *args, name=name, **kwargs))
-        return Outcome(fn(*args, **kwargs))
+        # on copies, as through the sandbox: a function that changes its input in place must
+        # not change what a later call of the list, or the test, sees (the calls are all made
+        # before the test reads them)
+        return Outcome(fn(*[_sent(a) for a in args], **{k: _sent(v) for k, v in kwargs.items()}))
     except Exception as exc:  # raised again by get(), where the test reads this outcome
         return Outcome(error=exc)
+
+
+def _sent(value):
+    """What a sandboxed call would receive: a copy of data; anything else (a Generator the
+    call may advance, a function) itself."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, (list, tuple, dict)):
+        return copy.deepcopy(value)
+    return value
 
 
 def _together(entries):
