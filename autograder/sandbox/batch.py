@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 
 from . import codec
-from .calls import CallArguments, Proxy, _warnings, raise_for_answer
+from .calls import CallArguments, Proxy, raise_for_answer
 from .errors import ProtocolError, SandboxDied, SandboxError
 
 MAX_BATCH = 1000
@@ -26,15 +26,14 @@ ANSWERS = ("return", "raise", "protocol_error", "missing")
 
 
 class Returned:
-    """One call's plain result, with what the grader observed of it."""
+    """One call's plain result and the labels of the array arguments the grader saw changed
+    in shared memory (what ``checks.call_each`` reads)."""
 
-    __slots__ = ("value", "mutations", "unverified", "warnings")
+    __slots__ = ("value", "mutations")
 
-    def __init__(self, value, mutations, unverified, warnings):
+    def __init__(self, value, mutations):
         self.value = value
         self.mutations = mutations
-        self.unverified = unverified
-        self.warnings = warnings
 
 
 def perform_batch(sub, entries: list) -> list | None:
@@ -84,8 +83,8 @@ def _outcome(sub, proxy: Proxy, call: CallArguments, msg: dict, arrs: list):
     if op not in ANSWERS:  # a callback was never offered: anything else is a forgery
         sub._kill("protocol", f"the submission sent an unexpected message {str(op)[:50]!r}")
         return ProtocolError(sub.reason)
-    labels = msg.get("labels")
-    seen = (call.mutations(labels), call.unverified_labels(labels), _warnings(msg.get("warnings")))
+    # observed when the answer arrives, as for a single call (before any later call runs)
+    mutations = call.mutations(msg.get("labels"))
     if op != "return":
         try:
             raise_for_answer(sub, proxy.name, op, msg)
@@ -95,4 +94,4 @@ def _outcome(sub, proxy: Proxy, call: CallArguments, msg: dict, arrs: list):
         value = codec.decode(msg.get("value"), arrs)
     except codec.CodecError as exc:
         return ProtocolError(f"{proxy.name} returned malformed data: {exc}")
-    return Returned(value, *seen)
+    return Returned(value, mutations)
