@@ -2,10 +2,12 @@
 
 The outcomes must be exactly those of the same calls made one by one in-process (values, the
 no-mutation verdict, the student's exceptions, refused results), read in order; a call that
-kills the process must leave the earlier outcomes intact; calls that need a conversation
-(callbacks, Generators) or belong to different submissions are made one by one; and a child
-that forges the batched answers (too few, a callback nobody offered, labels that hide a change
-in place) gains nothing.
+kills the process must leave the earlier outcomes intact; Generators cross in the request and
+end in the states the same calls one by one leave them in (advanced when unchecked, untouched
+when checked, as ``assert_no_mutation`` leaves them); calls that need a conversation
+(callbacks), share one Generator or belong to different submissions are made one by one; and a
+child that forges the batched answers (too few, a callback nobody offered, labels that hide a
+change in place, a forged generator state) gains nothing.
 """
 
 from __future__ import annotations
@@ -142,8 +144,12 @@ def test_calls_that_need_a_conversation_or_mix_submissions_go_one_by_one(server)
         outs = call_each([(apply, (np.sum, np.ones(3))), (sig, (np.zeros(1),))],
                          no_mutation=False)
         assert outs[0].get() == 3.0 and sent.count("call") == 2 and "calls" not in sent
-        outs = call_each([(draw, (rng,)), (sig, (np.zeros(1),))], no_mutation=False)
-        assert outs[0].get() == np.random.default_rng(3).normal()  # the test's own stream
+        sent.clear()
+        # one Generator given to two calls: the second draws where the first left it
+        outs = call_each([(draw, (rng,)), (draw, (rng,))], no_mutation=False)
+        mirror = np.random.default_rng(3)
+        assert [o.get() for o in outs] == [mirror.normal(), mirror.normal()]
+        assert sent == ["call", "call"] and rng.bit_generator.state == mirror.bit_generator.state
         sent.clear()
         outs = call_each([(sig, (np.zeros(1),)), (other.proxy("sig"), (np.zeros(1),))])
         assert sent == ["call"] and outs[1].get()[0] == 0.5
@@ -151,8 +157,112 @@ def test_calls_that_need_a_conversation_or_mix_submissions_go_one_by_one(server)
         assert "calls" not in sent and outs[1].get()[0] == 0.0
 
 
-def _patched(body: str) -> str:
-    return FUNCTIONS + textwrap.dedent('''
+GENERATORS = textwrap.dedent('''
+    import numpy as np
+
+    def draw(rng, k=2):
+        return rng.normal(size=k)
+
+    def perm(n, rng):
+        p = rng.permutation(n)
+        return [p[i:i + 2] for i in range(0, n, 2)]
+
+    def sig(z):
+        return 1.0 / (1.0 + np.exp(-z))
+''')
+
+
+def _generator_calls(ns: dict, seeds=(5, 6)) -> tuple[list, list]:
+    gens = [np.random.default_rng(s) for s in seeds]
+    return gens, [(ns["draw"], (gens[0],), {"k": 3}), (ns["sig"], (np.zeros(2),)),
+                  (ns["perm"], (7, gens[1]))]
+
+
+def _values(outcomes) -> list:
+    return [repr(o.get()) for o in outcomes]
+
+
+@pytest.mark.parametrize("checked", [False, True, [True, False, False]])
+def test_generators_cross_in_one_request_and_end_as_the_calls_one_by_one_leave_them(server,
+                                                                                     checked):
+    local = _local_generators()
+    gens_local, calls_local = _generator_calls(local)
+    expected = _values(call_each(calls_local, no_mutation=checked))  # in-process (Jupyter)
+    with server.spawn([GENERATORS]) as sub:
+        sent = _counting_sends(sub)
+        proxies = {n: sub.proxy(n) for n in ("draw", "perm", "sig")}
+        gens, calls = _generator_calls(proxies)
+        got = _values(call_each(calls, no_mutation=checked))
+        assert sent == ["calls"]
+        assert got == expected
+        # unchecked calls advance the test's Generators, checked ones draw from a copy
+        for gen, mine in zip(gens, gens_local):
+            assert gen.bit_generator.state == mine.bit_generator.state
+        flags = [checked] * 3 if isinstance(checked, bool) else checked
+        untouched = np.random.default_rng(5).bit_generator.state
+        assert (gens[0].bit_generator.state == untouched) == flags[0]
+        # and one by one through the proxies gives the same
+        gens_one, calls_one = _generator_calls(proxies)
+        one = []
+        for (fn, args, *kw), flag in zip(calls_one, flags):
+            from autograder.checks import assert_no_mutation
+            kwargs = kw[0] if kw else {}
+            value = assert_no_mutation(fn, *args, **kwargs) if flag else fn(*args, **kwargs)
+            one.append(repr(value))
+        assert one == got
+        for gen, mine in zip(gens_one, gens):
+            assert gen.bit_generator.state == mine.bit_generator.state
+
+
+def _local_generators() -> dict:
+    ns: dict = {}
+    exec(GENERATORS, ns)
+    return ns
+
+
+@pytest.mark.parametrize("forged", [
+    "state['state']['inc'] = 2",                    # an even PCG increment (numpy's C relies on odd)
+    "state['state']['state'] = 1 << 200",           # out of range
+    "state['bit_generator'] = 'MT19937'",           # another kind
+    "state = {'x': 1}",                             # another shape
+])
+def test_a_forged_generator_state_in_a_batch_fails_that_call_only(server, forged):
+    # the child answers the first call with a forged state for the test's Generator: that call
+    # fails with the grader's words, the Generator keeps its state, the next calls are intact
+    body = f'''
+        first, *rest = msg["calls"]
+        send = self.send
+        def forge(header, arrays=()):
+            if header.get("op") == "return" and header.get("rng"):
+                state = self._rngs[0][1].bit_generator.state
+                {forged}
+                arrays = list(arrays)
+                header = dict(header, rng=[self_codec.encode(state, arrays)])
+            return send(header, arrays)
+        self.send = forge
+        self.serve_call(first, arrs)
+        self.send = send
+        for call in rest:
+            self.serve_call(call, arrs)
+    '''
+    cell = GENERATORS + "\nimport sys\nself_codec = sys.modules['autograder.sandbox.codec']\n"
+    with server.spawn([_patched(body, cell)]) as sub:
+        proxies = {n: sub.proxy(n) for n in ("draw", "perm", "sig")}
+        gens, calls = _generator_calls(proxies)
+        before = gens[0].bit_generator.state
+        outs = call_each(calls, no_mutation=False)
+        with pytest.raises(Exception, match="generator state"):
+            outs[0].get()
+        assert gens[0].bit_generator.state == before
+        assert outs[1].get()[0] == 0.5
+        mirror = np.random.default_rng(6)
+        expected = mirror.permutation(7)
+        np.testing.assert_array_equal(np.concatenate(outs[2].get()), expected)
+        assert gens[1].bit_generator.state == mirror.bit_generator.state
+
+
+def _patched(body: str, functions: str = FUNCTIONS) -> str:
+    return functions + textwrap.dedent('''
         import sys
         child = sys.modules["autograder.sandbox.child"]
         def serve_calls(self, msg, arrs):

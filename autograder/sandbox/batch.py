@@ -9,8 +9,11 @@ that kills the process leaves the answers before it intact.
 Nothing changes at the boundary: every call's arguments are encoded as a single call's (plain
 data; array arguments in their own places in the shared-memory arena, compared by the grader
 after the request), every answer is decoded and judged as a single call's, and the request has
-the limits of as many calls. Calls that pass a test function (a callback) or a Generator are
-not batched: they need the conversation of a single call.
+the limits of as many calls. A call that passes a Generator gets its own copy in the child and
+the grader's Generator is moved to the state the copy ended in (validated) when that call's
+answer arrives, as for a single call; one Generator passed to two calls of a request makes the
+second depend on the first, so such calls go one by one. Calls that pass a test function (a
+callback) are not batched: they need the conversation of a single call.
 """
 
 from __future__ import annotations
@@ -47,11 +50,16 @@ def perform_batch(sub, entries: list) -> list | None:
         raise SandboxDied(sub._death_message())
     arrays: list = []
     calls, wire = [], []
+    generators: set[int] = set()
     for i, (proxy, args, kwargs) in enumerate(entries):
         call = CallArguments(sub, sub.arena, arrays)
         tree_args, tree_kwargs = call.encode(tuple(args), dict(kwargs), first=i == 0)
-        if call.callbacks or call.generators:
+        if call.callbacks:
             return None
+        mine = {id(gen) for _, gen in call.generators}
+        if mine & generators:  # a later call would draw from where an earlier one left it
+            return None
+        generators |= mine
         calls.append(call)
         wire.append({"name": proxy.name, "args": tree_args, "kwargs": tree_kwargs})
     n = len(entries)
@@ -94,4 +102,9 @@ def _outcome(sub, proxy: Proxy, call: CallArguments, msg: dict, arrs: list):
         value = codec.decode(msg.get("value"), arrs)
     except codec.CodecError as exc:
         return ProtocolError(f"{proxy.name} returned malformed data: {exc}")
+    if call.generators:  # as perform_call does, before any later call's answer is read
+        try:
+            call.adopt_states(msg.get("rng"), arrs)
+        except ProtocolError as exc:
+            return exc
     return Returned(value, mutations)
