@@ -258,7 +258,14 @@ class Session:
         from IPython.core.inputtransformer2 import TransformerManager
 
         tm = TransformerManager()
+        # With an arena, a cell that ran without error is reported with "ready" and the cell
+        # being run is marked in the arena (where the grader finds it if the process dies);
+        # a failing cell is reported at once, with the reports before it, so its error text
+        # survives a later cell that kills the process. Without an arena: a message per cell.
+        pending: list = []
         for i, src in enumerate(cells):
+            if self.arena is not None:
+                self.arena.mark_cell(i + 1)
             # numbered as the grader's notes number it: the N-th code cell, which is In [N] after
             # Jupyter's "Restart Kernel and Run All Cells"
             fname = f"<code cell {i + 1}>"
@@ -278,13 +285,20 @@ class Session:
                     print(tb, file=sys.stderr)
                 except Exception:
                     pass
-            self.send({"op": "cell", "index": i, "ok": ok, "error": err, "tb": tb})
+            report = {"op": "cell", "index": i, "ok": ok, "error": err, "tb": tb}
+            if ok and self.arena is not None:
+                pending.append(report)
+                continue
+            for earlier in pending:
+                self.send(earlier)
+            pending = []
+            self.send(report)
         names = [n for n, v in list(self.ns.items())
                  if isinstance(n, str) and not (n.startswith("__") and n.endswith("__"))
                  and not (n in self.injected and self.injected[n] is v)]
         callables = [n for n in names if callable(self.ns.get(n))]
         self.send({"op": "ready", "names": names[:10000], "callables": callables[:10000],
-                   "notes": shims.NOTES[:100]})
+                   "notes": shims.NOTES[:100], "cells": pending})
 
     # -- values
     def _on_handle(self, tag, val):

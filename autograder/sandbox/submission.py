@@ -441,13 +441,16 @@ class Submission:
                 except SandboxError:
                     if self.status == "running":
                         self.status = "died"
+                    self._cells_before_death(len(cells))
                     return
                 op = msg.get("op")
                 if op == "cell":
-                    self.cells.append(_cell_outcome(msg, len(self.cells)))
-                    if self.cells[-1].error and self.cells[-1].error.startswith("MemoryError"):
-                        self._memory_error = True
+                    self._add_cell(msg)
                 elif op == "ready":
+                    reports = msg.get("cells")
+                    for report in reports[:len(cells)] if isinstance(reports, list) else ():
+                        if isinstance(report, dict):
+                            self._add_cell(report)
                     self._names = _str_set(msg.get("names"))
                     self._callables = _str_set(msg.get("callables")) & self._names
                     self.notes = sorted(_str_set(msg.get("notes"), 100))
@@ -460,6 +463,29 @@ class Submission:
                     self._kill("protocol", "the submission sent an unexpected message "
                                            f"{str(op)[:50]!r}")
                     return
+
+    def _add_cell(self, msg: dict) -> None:
+        self.cells.append(_cell_outcome(msg, len(self.cells)))
+        if self.cells[-1].error and self.cells[-1].error.startswith("MemoryError"):
+            self._memory_error = True
+
+    def _cells_before_death(self, n_cells: int) -> None:
+        """The cells that ran without error before the one the process died in (marked in the
+        arena: see child.run_cells), counted as such so that the death is placed in that cell.
+        A mark the child could not have written honestly (before a cell it reported, beyond the
+        last cell) is ignored; an honest-looking false one only moves the blame among the
+        student's own cells (the one left out of a new attempt)."""
+        if self.arena is None:
+            return
+        try:
+            running = self.arena.cell_running()
+        except (ValueError, OSError):
+            return
+        if not len(self.cells) < running <= n_cells:
+            return
+        while len(self.cells) < running - 1:
+            index = len(self.cells)
+            self.cells.append(CellOutcome(index=index, ok=True, error=None, traceback=""))
 
     # -- names and proxies
     def names(self) -> set[str]:
