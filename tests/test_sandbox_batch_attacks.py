@@ -293,7 +293,7 @@ def short_server():
         yield fs
 
 
-def test_one_call_sleeping_in_a_batch_is_bounded_by_the_batch_wall_limit(short_server):
+def test_one_call_sleeping_in_a_batch_ends_as_the_same_call_alone(short_server):
     with short_server.spawn([FUNCTIONS]) as sub:
         sig, nap = sub.proxy("sig"), sub.proxy("nap")
         calls = [(sig, (np.zeros(1),))] * 2 + [(nap, (np.zeros(1),))] + \
@@ -301,12 +301,28 @@ def test_one_call_sleeping_in_a_batch_is_bounded_by_the_batch_wall_limit(short_s
         started = time.monotonic()
         outs = call_each(calls)
         elapsed = time.monotonic() - started
-        assert elapsed < len(calls) * SHORT.call_wall_s + 1.5
+        # a single call's limit, counted from the answer before it: not the batch's 6 x 0.5 s
+        assert elapsed < SHORT.call_wall_s + 1.0
         assert [o.get()[0] for o in outs[:2]] == [0.5, 0.5]
         for out in outs[2:]:
             with pytest.raises(CallTimeout, match="wall-clock"):
                 out.get()
         assert not sub.alive
+    # the same words as the same call made alone
+    with short_server.spawn([FUNCTIONS]) as sub:
+        with pytest.raises(CallTimeout) as alone:
+            sub.proxy("nap")(np.zeros(1))
+    assert str(alone.value) == str(pytest.raises(CallTimeout, outs[2].get).value)
+
+
+def test_each_call_of_a_batch_gets_a_single_calls_time_not_what_the_others_left(short_server):
+    # three calls of 0.3 s each: 0.9 s in all, beyond one call's 0.5 s, within each call's
+    body = FUNCTIONS + "\ndef slow(z):\n    import time\n    time.sleep(0.3)\n    return z\n"
+    with short_server.spawn([body]) as sub:
+        slow = sub.proxy("slow")
+        outs = call_each([(slow, (np.zeros(1),))] * 3)
+        assert [o.get()[0] for o in outs] == [0.0, 0.0, 0.0]
+        assert sub.alive
 
 
 def test_cpu_is_bounded_even_when_the_child_drops_its_own_cpu_limit(short_server):

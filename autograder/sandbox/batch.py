@@ -8,9 +8,10 @@ that kills the process leaves the answers before it intact.
 
 Nothing changes at the boundary: every call's arguments are encoded as a single call's (plain
 data; array arguments in their own places in the shared-memory arena, compared by the grader
-after the request), every answer is decoded and judged as a single call's, and the request has
-the limits of as many calls. A call that passes a Generator gets its own copy in the child and
-the grader's Generator is moved to the state the copy ended in (validated) when that call's
+after the request), every answer is decoded and judged as a single call's, and each call has
+the limits of a single call, counted from the answer before it (the request as a whole at most
+those of as many calls). A call that passes a Generator gets its own copy in the child and the
+grader's Generator is moved to the state the copy ended in (validated) when that call's
 answer arrives, as for a single call; one Generator passed to two calls of a request makes the
 second depend on the first, so such calls go one by one. Calls that pass a test function (a
 callback) are not batched: they need the conversation of a single call.
@@ -63,15 +64,21 @@ def perform_batch(sub, entries: list) -> list | None:
         calls.append(call)
         wire.append({"name": proxy.name, "args": tree_args, "kwargs": tree_kwargs})
     n = len(entries)
-    wall = float(sub.limits.call_wall_s) * n
-    deadline = time.monotonic() + wall
-    budget = (sub._cpu_mark(), float(sub.limits.call_cpu_s) * n)
+    call_wall, call_cpu = float(sub.limits.call_wall_s), float(sub.limits.call_cpu_s)
+    started = time.monotonic()
+    deadline = started + call_wall * n
+    cpu_mark = sub._cpu_mark()
     sub._send({"op": "calls", "calls": wire}, arrays, deadline)
     outcomes: list = []
     try:
         for (proxy, _, _), call in zip(entries, calls):
+            # each call has a single call's limits, counted from the answer before it (the
+            # child starts the next call as it sends an answer), so a call that hangs ends as
+            # it would alone: same limit, same words
             try:
-                msg, arrs = sub._recv(deadline, budget, f"the call to {proxy.name}", wall)
+                msg, arrs = sub._recv(min(deadline, started + call_wall), (cpu_mark, call_cpu),
+                                      f"the call to {proxy.name}", call_wall)
+                started, cpu_mark = time.monotonic(), sub._cpu_mark()
             except SandboxError as exc:  # the process is gone: this call and the rest fail so
                 outcomes += [exc] * (n - len(outcomes))
                 break
