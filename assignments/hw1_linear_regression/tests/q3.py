@@ -88,15 +88,20 @@ def test_grad_matches_finite_differences(squared_error_grad):
 
 @test_case(name='squared_error: several outputs, Y of shape (n, k)', points=1, hidden=True)
 def test_multi_output(squared_error, squared_error_grad):
-    from autograder.checks import Reference, assert_close, assert_gradient, assert_no_mutation
+    from autograder.checks import Reference, assert_close, assert_gradient, call_each
 
     ref = Reference("q3")
     X_D, Y, theta = _problem(31, n=7, p=3, k=2)
-    loss = assert_no_mutation(squared_error, X_D, Y, theta, name="squared_error")
+    # both calls at once (one round trip in the grader), each checked for in-place changes,
+    # read in order below
+    loss_outcome, grad_outcome = call_each(
+        [(squared_error, (X_D, Y, theta)), (squared_error_grad, (X_D, Y, theta))],
+        names=["squared_error", "squared_error_grad"])
+    loss = loss_outcome.get()
     assert_close(loss, ref.call("loss_multi", "squared_error", X_D, Y, theta), rtol=1e-12,
                  atol=0, name="squared_error(X_D, Y, theta) with Y (7, 2), theta (3, 2)",
                  hint=LOSS_HINT)
-    grad = assert_no_mutation(squared_error_grad, X_D, Y, theta, name="squared_error_grad")
+    grad = grad_outcome.get()
     assert_close(grad, ref.call("grad_multi", "squared_error_grad", X_D, Y, theta), rtol=1e-10,
                  atol=1e-12, name="squared_error_grad(X_D, Y, theta) with Y (7, 2), theta (3, 2)",
                  hint=GRAD_HINT)

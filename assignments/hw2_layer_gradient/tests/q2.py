@@ -78,19 +78,19 @@ def test_vector(numerical_gradient):
 def test_matrix_and_step(numerical_gradient):
     import numpy as np
 
-    from autograder.checks import Reference, assert_close, assert_no_mutation
-
-    ref = Reference("q2")
+    from autograder.checks import Reference, assert_close
     f, grad = _quartic((2, 3), seed=2)
     x = np.random.default_rng(3).normal(size=(2, 3))
-    got = assert_no_mutation(numerical_gradient, f, x, name="numerical_gradient")
+    g, x_h = _cubic((4,), seed=4), np.array([-1.0, -0.25, 0.5, 2.0])  # for the step h below
+    out = _each(numerical_gradient, (True, (f, x), {}), (False, (g, x_h, 1e-3), {}))
+    got = out[0].get()  # numerical_gradient(f, x), checked (one round trip with the next call)
     assert_close(got, grad(x), **TOL, name="numerical_gradient(f, x) for x of shape (2, 3)",
                  hint=NG_HINT)
     _float64(got, (2, 3), "numerical_gradient(f, x) for x of shape (2, 3)")
     # the step h is an argument: with h = 1e-3 the central difference of a cubic carries + h**2
-    g = _cubic((4,), seed=4)
-    x = np.array([-1.0, -0.25, 0.5, 2.0])
-    got = numerical_gradient(g, x, 1e-3)
+    ref = Reference("q2")
+    x = x_h
+    got = out[1].get()  # numerical_gradient(g, x, 1e-3), a plain call
     assert_close(got, ref.call("cubic_h1e-3", "numerical_gradient", g, x, 1e-3), rtol=1e-9,
                  atol=1e-10, name="numerical_gradient(f, x, 1e-3) of a cubic (uses the given h)",
                  hint=NG_HINT)
@@ -100,18 +100,18 @@ def test_matrix_and_step(numerical_gradient):
 def test_rank0_and_rank3(numerical_gradient):
     import numpy as np
 
-    from autograder.checks import Reference, assert_close, assert_no_mutation
-
-    ref = Reference("q2")
-    f0, grad0 = _quartic((), seed=20)
-    x0 = np.array(0.7)
-    got = assert_no_mutation(numerical_gradient, f0, x0, name="numerical_gradient")
+    from autograder.checks import Reference, assert_close
+    (f0, grad0), x0 = _quartic((), seed=20), np.array(0.7)
+    f3, grad3 = _quartic((2, 1, 2), seed=21)  # the 3-D x below
+    x3 = np.random.default_rng(22).normal(size=(2, 1, 2))
+    out = _each(numerical_gradient, (True, (f0, x0), {}), (True, (f3, x3), {}))
+    got = out[0].get()  # numerical_gradient(f, x) for the 0-d x, checked (one round trip)
     assert_close(got, grad0(x0), **TOL, name="numerical_gradient(f, x) for a 0-d x", hint=NG_HINT)
     _float64(got, (), "numerical_gradient(f, x) for a 0-d x")
-    # 3-D with two axes longer than 1 (each entry costs two calls of f: keep x small)
-    f3, grad3 = _quartic((2, 1, 2), seed=21)
-    x3 = np.random.default_rng(22).normal(size=(2, 1, 2))
-    got = assert_no_mutation(numerical_gradient, f3, x3, name="numerical_gradient")
+    # 3-D with two axes longer than 1 (each entry costs two calls of f: keep x small); the call
+    # was made with the first
+    ref = Reference("q2")
+    got = out[1].get()  # numerical_gradient(f, x) for the 3-D x, checked
     assert_close(got, grad3(x3), **TOL, name="numerical_gradient(f, x) for x of shape (2, 1, 2)",
                  hint=NG_HINT)
     assert_close(got, ref.call("rank3", "numerical_gradient", f3, x3), **TOL,
@@ -123,17 +123,29 @@ def test_rank0_and_rank3(numerical_gradient):
 def test_steps_and_column(numerical_gradient):
     import numpy as np
 
-    from autograder.checks import Reference, assert_close, assert_no_mutation
-
+    from autograder.checks import Reference, assert_close
     ref = Reference("q2")
-    g = _cubic((2, 1), seed=30)
-    x = np.array([[1.5], [-0.5]])
-    for h in (1e-2, 1e-4):
-        got = assert_no_mutation(numerical_gradient, g, x, h=h, name="numerical_gradient")
+    g, x = _cubic((2, 1), seed=30), np.array([[1.5], [-0.5]])
+    out = _each(numerical_gradient, (True, (g, x), {"h": 1e-2}), (True, (g, x), {"h": 1e-4}),
+                (False, (g, x), {}))  # the last with the default step (one round trip)
+    for h, outcome in zip((1e-2, 1e-4), out):
+        got = outcome.get()  # numerical_gradient(g, x, h=h), checked
         assert_close(got, ref.call(f"cubic_col_h{h:g}", "numerical_gradient", g, x, h=h),
                      rtol=1e-9, atol=1e-10,
                      name=f"numerical_gradient(f, x, h={h:g}) for x of shape (2, 1)", hint=NG_HINT)
     # the default step is 1e-5
-    got = numerical_gradient(g, x)
+    got = out[2].get()  # numerical_gradient(g, x), a plain call
     assert_close(got, ref.call("cubic_col_default", "numerical_gradient", g, x), rtol=1e-7,
                  atol=1e-9, name="numerical_gradient(f, x) with the default h", hint=NG_HINT)
+
+
+def _each(numerical_gradient, *calls):
+    """A case's calls of numerical_gradient in one ``call_each`` (one round trip in the grader),
+    read in order by the case. A call is ``(checked, args, kwargs)``: checked as
+    ``assert_no_mutation(numerical_gradient, *args, name="numerical_gradient", **kwargs)``
+    checks it, or a plain call ``numerical_gradient(*args, **kwargs)``."""
+    from autograder.checks import call_each
+
+    return call_each([(numerical_gradient, args, kwargs) for _, args, kwargs in calls],
+                     names=["numerical_gradient"] * len(calls),
+                     no_mutation=[checked for checked, _, _ in calls])

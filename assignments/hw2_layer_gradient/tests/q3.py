@@ -126,8 +126,7 @@ def test_other_shapes(neuron_layer, layer_grad):
 def test_saturated_units(neuron_layer, layer_grad):
     import numpy as np
 
-    from autograder.checks import Reference, assert_close
-
+    from autograder.checks import Reference, assert_close, call_each
     ref = Reference("q3")
     # weighted sums from about -40 to 40: outputs near 0 and 1, derivatives down to ~1e-17
     x = np.array([1.0, -2.0, 0.5])
@@ -135,10 +134,11 @@ def test_saturated_units(neuron_layer, layer_grad):
                       [0.0, 0.0, 1.0, 0.0, 0.0],
                       [0.0, 0.0, -0.5, 0.0, 0.0],
                       [0.0, 0.0, 2.0, 0.0, 0.0]])
-    out = neuron_layer(x, theta)
+    outcomes = call_each([(neuron_layer, (x, theta)), (layer_grad, (x, theta))], no_mutation=False)
+    out = outcomes[0].get()  # neuron_layer(x, theta), made with the next (one round trip)
     assert_close(out, ref.call("layer_sat", "neuron_layer", x, theta), rtol=1e-10, atol=1e-15,
                  name="neuron_layer with saturated units", hint=LAYER_HINT)
-    G = layer_grad(x, theta)
+    G = outcomes[1].get()  # layer_grad(x, theta)
     assert_close(G, ref.call("grad_sat", "layer_grad", x, theta), rtol=1e-8, atol=1e-15,
                  name="layer_grad with saturated units", hint=GRAD_HINT)
     _fd_layer_grad(x, theta, G, "layer_grad with saturated units", atol=1e-12)

@@ -84,12 +84,16 @@ def test_sgd_linear_regression_hidden(sgd_linear_regression):
             "bigbatch": (6, 3, 10, 0.2, 3, 9),
         }.items()
     ]
-    # the three runs at once (one round trip in the grader; each takes its seed, an int, and
-    # makes its own generator), read in order below
-    outcomes = call_each(
+    long_run = problems.linear_regression_data(n=50, d=4, seed=3, noise=0.1)
+    # the four runs at once (one round trip in the grader; each takes its seed, an int, and
+    # makes its own generator): the three checked for in-place changes, the long one a plain
+    # call; read in order below
+    *outcomes, long_outcome = call_each(
         [(sgd_linear_regression, (data.X, data.y, lr, epochs, b, seed))
-         for _, (n, d, b, lr, epochs, seed), data in cases],
-        names=["sgd_linear_regression"] * len(cases))
+         for _, (n, d, b, lr, epochs, seed), data in cases]
+        + [(sgd_linear_regression, (long_run.X, long_run.y, 0.05, 40, 7, 0))],
+        names=["sgd_linear_regression"] * (len(cases) + 1),
+        no_mutation=[True] * len(cases) + [False])
     for (key, (n, d, b, lr, epochs, seed), data), outcome in zip(cases, outcomes):
         got = outcome.get()
         expected = ref.call(f"sgdlr_hidden_{key}", "sgd_linear_regression", data.X, data.y, lr,
@@ -102,8 +106,8 @@ def test_sgd_linear_regression_hidden(sgd_linear_regression):
                      hint=HINT)
         assert_close(got[1], expected[1], rtol=1e-10, atol=1e-14, name=f"{label}: losses",
                      hint=HINT)
-    data = problems.linear_regression_data(n=50, d=4, seed=3, noise=0.1)
-    theta, losses = sgd_linear_regression(data.X, data.y, 0.05, 40, 7, 0)
+    data = long_run
+    theta, losses = long_outcome.get()
     distance = float(np.linalg.norm(np.asarray(theta, dtype=float) - data.theta_star))
     assert distance <= 5e-2, (
         f"after 40 epochs (n=50, batch_size=7) theta is {distance:.3g} away from the "

@@ -89,13 +89,13 @@ def test_sigmoid_and_grad(sigmoid, sigmoid_grad):
 
     from autograder.checks import Reference
 
-    ref = Reference("q1")
-    z = _z_public()
-    s = _check(sigmoid, "sigmoid", "sigmoid_pub", z, SIGMOID_HINT, ref)
+    ref, z, zm = Reference("q1"), _z_public(), np.linspace(-6.0, 6.0, 13) + 0.1
+    out = _each((sigmoid, "sigmoid", z), (sigmoid_grad, "sigmoid_grad", z), (sigmoid_grad, zm))
+    s = _check(sigmoid, "sigmoid", "sigmoid_pub", z, SIGMOID_HINT, ref, out[0])
     assert np.all(np.isfinite(s)), f"sigmoid(z) is not finite for some z\nhint: {SIGMOID_HINT}"
-    _check(sigmoid_grad, "sigmoid_grad", "sigmoid_grad_pub", z, SIGMOID_GRAD_HINT, ref)
-    zm = np.linspace(-6.0, 6.0, 13) + 0.1
-    _fd_check(_sigmoid_indep, sigmoid_grad(zm), zm,
+    _check(sigmoid_grad, "sigmoid_grad", "sigmoid_grad_pub", z, SIGMOID_GRAD_HINT, ref, out[1])
+    # out[2]: sigmoid_grad(zm), a plain call made with the others (one round trip in the grader)
+    _fd_check(_sigmoid_indep, out[2].get(), zm,
               "sigmoid_grad vs central differences of the sigmoid", SIGMOID_GRAD_HINT)
 
 
@@ -106,10 +106,10 @@ def test_tanh_grad(tanh_grad):
     from autograder.checks import Reference
 
     ref = Reference("q1")
-    z = _z_public()
-    _check(tanh_grad, "tanh_grad", "tanh_grad_pub", z, TANH_HINT, ref)
-    zm = np.linspace(-3.0, 3.0, 13) + 0.05
-    _fd_check(np.tanh, tanh_grad(zm), zm, "tanh_grad vs central differences of np.tanh",
+    z, zm = _z_public(), np.linspace(-3.0, 3.0, 13) + 0.05
+    out = _each((tanh_grad, "tanh_grad", z), (tanh_grad, zm))  # one round trip in the grader
+    _check(tanh_grad, "tanh_grad", "tanh_grad_pub", z, TANH_HINT, ref, out[0])
+    _fd_check(np.tanh, out[1].get(), zm, "tanh_grad vs central differences of np.tanh",
               TANH_HINT)
 
 
@@ -118,13 +118,13 @@ def test_relu_and_grad(relu, relu_grad):
     import numpy as np
 
     from autograder.checks import Reference
-
     ref = Reference("q1")
     z = np.array([-3.0, -1.0, -0.25, 0.0, 0.25, 1.0, 3.0, 0.0, -720.0, 720.0])
-    _check(relu, "relu", "relu_pub", z, RELU_HINT, ref)
-    _check(relu_grad, "relu_grad", "relu_grad_pub", z, RELU_GRAD_HINT, ref)
     zm = np.array([-2.5, -1.0, -0.3, 0.3, 1.0, 2.5])  # away from the kink at 0
-    _fd_check(lambda v: np.maximum(v, 0.0), relu_grad(zm), zm,
+    out = _each((relu, "relu", z), (relu_grad, "relu_grad", z), (relu_grad, zm))
+    _check(relu, "relu", "relu_pub", z, RELU_HINT, ref, out[0])
+    _check(relu_grad, "relu_grad", "relu_grad_pub", z, RELU_GRAD_HINT, ref, out[1])
+    _fd_check(lambda v: np.maximum(v, 0.0), out[2].get(), zm,
               "relu_grad vs central differences of max(0, z)", RELU_GRAD_HINT)
 
 
@@ -133,14 +133,14 @@ def test_softplus_and_grad(softplus, softplus_grad):
     import numpy as np
 
     from autograder.checks import Reference
-
-    ref = Reference("q1")
-    z = _z_public()
-    sp = _check(softplus, "softplus", "softplus_pub", z, SOFTPLUS_HINT, ref)
+    ref, z, zm = Reference("q1"), _z_public(), np.linspace(-6.0, 6.0, 13) + 0.1
+    out = _each((softplus, "softplus", z), (softplus_grad, "softplus_grad", z),
+                (softplus_grad, zm))
+    sp = _check(softplus, "softplus", "softplus_pub", z, SOFTPLUS_HINT, ref, out[0])
     assert np.all(np.isfinite(sp)), f"softplus(z) is not finite for some z\nhint: {SOFTPLUS_HINT}"
-    _check(softplus_grad, "softplus_grad", "softplus_grad_pub", z, SOFTPLUS_GRAD_HINT, ref)
-    zm = np.linspace(-6.0, 6.0, 13) + 0.1
-    _fd_check(lambda v: np.logaddexp(0.0, v), softplus_grad(zm), zm,
+    _check(softplus_grad, "softplus_grad", "softplus_grad_pub", z, SOFTPLUS_GRAD_HINT, ref, out[1])
+    # out[2]: softplus_grad(zm), a plain call made with the others (one round trip in the grader)
+    _fd_check(lambda v: np.logaddexp(0.0, v), out[2].get(), zm,
               "softplus_grad vs central differences of log(1 + e^z)", SOFTPLUS_GRAD_HINT)
 
 
@@ -163,3 +163,14 @@ def test_warning_free(sigmoid, sigmoid_grad, softplus, softplus_grad):
                                   stable_form=hint)
         assert_close(got, ref.call(f"{stub}_warnfree", stub, z), **TOL,
                      name=f"{stub}(z) for z in [-1000, 1000]", hint=hint)
+
+
+def _each(*calls):
+    """A case's calls in one ``call_each`` (one round trip in the grader), read in order by the
+    case: ``(fn, stub, z)`` is checked as ``_check`` checks it, ``assert_no_mutation(fn, z,
+    name=stub)``; ``(fn, z)`` is a plain call ``fn(z)`` (the values given to ``_fd_check``)."""
+    from autograder.checks import call_each
+
+    full = [call if len(call) == 3 else (call[0], None, call[1]) for call in calls]
+    return call_each([(fn, (z,)) for fn, _, z in full], names=[stub for _, stub, _ in full],
+                     no_mutation=[stub is not None for _, stub, _ in full])

@@ -78,19 +78,31 @@ def test_vector(numerical_gradient):
 def test_matrix_and_step(numerical_gradient):
     import numpy as np
 
-    from autograder.checks import Reference, assert_close, assert_no_mutation
-
-    ref = Reference("q2")
+    from autograder.checks import Reference, assert_close
     f, grad = _quartic((2, 3), seed=2)
     x = np.random.default_rng(3).normal(size=(2, 3))
-    got = assert_no_mutation(numerical_gradient, f, x, name="numerical_gradient")
+    g, x_h = _cubic((4,), seed=4), np.array([-1.0, -0.25, 0.5, 2.0])  # for the step h below
+    out = _each(numerical_gradient, (True, (f, x), {}), (False, (g, x_h, 1e-3), {}))
+    got = out[0].get()  # numerical_gradient(f, x), checked (one round trip with the next call)
     assert_close(got, grad(x), **TOL, name="numerical_gradient(f, x) for x of shape (2, 3)",
                  hint=NG_HINT)
     _float64(got, (2, 3), "numerical_gradient(f, x) for x of shape (2, 3)")
     # the step h is an argument: with h = 1e-3 the central difference of a cubic carries + h**2
-    g = _cubic((4,), seed=4)
-    x = np.array([-1.0, -0.25, 0.5, 2.0])
-    got = numerical_gradient(g, x, 1e-3)
+    ref = Reference("q2")
+    x = x_h
+    got = out[1].get()  # numerical_gradient(g, x, 1e-3), a plain call
     assert_close(got, ref.call("cubic_h1e-3", "numerical_gradient", g, x, 1e-3), rtol=1e-9,
                  atol=1e-10, name="numerical_gradient(f, x, 1e-3) of a cubic (uses the given h)",
                  hint=NG_HINT)
+
+
+def _each(numerical_gradient, *calls):
+    """A case's calls of numerical_gradient in one ``call_each`` (one round trip in the grader),
+    read in order by the case. A call is ``(checked, args, kwargs)``: checked as
+    ``assert_no_mutation(numerical_gradient, *args, name="numerical_gradient", **kwargs)``
+    checks it, or a plain call ``numerical_gradient(*args, **kwargs)``."""
+    from autograder.checks import call_each
+
+    return call_each([(numerical_gradient, args, kwargs) for _, args, kwargs in calls],
+                     names=["numerical_gradient"] * len(calls),
+                     no_mutation=[checked for checked, _, _ in calls])

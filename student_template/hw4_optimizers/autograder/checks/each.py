@@ -17,7 +17,7 @@ import copy
 
 import numpy as np
 
-from .mutation import assert_no_mutation, mutation_failure
+from .mutation import _copy, assert_no_mutation, mutation_failure
 
 __all__ = ["Outcome", "call_each"]
 
@@ -41,14 +41,16 @@ class Outcome:
         return self._error is not None
 
 
-def call_each(calls, *, names=None, no_mutation: bool = True) -> list[Outcome]:
+def call_each(calls, *, names=None, no_mutation=True) -> list[Outcome]:
     """Make every call of ``calls`` (``(fn, args)`` or ``(fn, args, kwargs)``) and return one
     :class:`Outcome` each, in order. With ``no_mutation`` (the default) each is checked as
     ``assert_no_mutation(fn, *args, name=name, **kwargs)`` checks it; ``names`` are the
     functions' names in its messages; without it each call gets copies of the arguments (as
-    through the sandbox) and is not checked. Later calls are made even when an earlier one
-    fails: the functions must not depend on each other's calls (pure functions of their
-    inputs)."""
+    through the sandbox) and is not checked. ``no_mutation`` may also be one flag per call.
+    A Generator argument is advanced by its call, as a direct call advances it; one Generator
+    passed to several calls is drawn from in the order of the calls. Later calls are made even
+    when an earlier one fails: the functions must not depend on each other's calls (pure
+    functions of their inputs, but for the Generators they are given)."""
     entries = []
     for call in calls:
         fn, args, *rest = call
@@ -56,17 +58,24 @@ def call_each(calls, *, names=None, no_mutation: bool = True) -> list[Outcome]:
     names = list(names) if names is not None else [None] * len(entries)
     if len(names) != len(entries):
         raise ValueError("call_each: one name per call")
-    answers = _together(entries)
+    if isinstance(no_mutation, bool):
+        checks = [no_mutation] * len(entries)
+    else:
+        checks = [bool(flag) for flag in no_mutation]
+        if len(checks) != len(entries):
+            raise ValueError("call_each: one no_mutation flag per call")
+    answers = _together([_as_checked(entry) if check else entry
+                         for entry, check in zip(entries, checks)])
     if answers is None:
-        return [_one(fn, args, kwargs, name, no_mutation)
-                for (fn, args, kwargs), name in zip(entries, names)]
+        return [_one(fn, args, kwargs, name, check)
+                for (fn, args, kwargs), name, check in zip(entries, names, checks)]
     out = []
-    for (fn, _, _), name, answer in zip(entries, names, answers):
+    for (fn, _, _), name, check, answer in zip(entries, names, checks, answers):
         if isinstance(answer, BaseException):
             out.append(Outcome(error=answer))
             continue
         fname = name or getattr(fn, "__name__", None) or "the function"
-        failure = mutation_failure(fname, [], answer.mutations) if no_mutation else None
+        failure = mutation_failure(fname, [], answer.mutations) if check else None
         out.append(Outcome(error=failure) if failure is not None else Outcome(answer.value))
     return out
 
@@ -81,6 +90,15 @@ def _one(fn, args, kwargs, name, no_mutation) -> Outcome:
         return Outcome(fn(*[_sent(a) for a in args], **{k: _sent(v) for k, v in kwargs.items()}))
     except Exception as exc:  # raised again by get(), where the test reads this outcome
         return Outcome(error=exc)
+
+
+def _as_checked(entry):
+    """The arguments a checked call is given: what ``assert_no_mutation`` gives it (a copy of
+    a Generator, so the student's draws do not advance the test's)."""
+    fn, args, kwargs = entry
+    as_copies = getattr(fn, "copies_arguments", False) is True
+    return (fn, tuple(_copy(a, as_copies) for a in args),
+            {k: _copy(v, as_copies) for k, v in kwargs.items()})
 
 
 def _sent(value):
