@@ -91,7 +91,9 @@ def test_one_request_and_the_outcomes_of_the_calls_made_one_by_one(server):
         sent = _counting_sends(sub)
         proxies = {name: sub.proxy(name) for name in set(NAMES)}
         sandboxed = [_shown(o) for o in call_each(_calls(proxies), names=NAMES)]
-        assert sent == ["calls"]
+        # one request for the calls, and one for the parameter names of the call that changed
+        # its input (they word the message; asked for only then)
+        assert sent == ["calls", "labels"]
         one_by_one = []
         for fn, args, *kw in _calls(proxies):
             try:
@@ -121,6 +123,21 @@ def test_without_the_no_mutation_check_values_come_back_as_returned(server):
         (out,) = call_each([(sub.proxy("scale_in_place"), (z,))], no_mutation=False)
         np.testing.assert_array_equal(out.get(), 2.0 * np.ones(3))
         np.testing.assert_array_equal(z, np.ones(3))  # the test's array never moved
+
+
+def test_parameter_names_are_asked_for_only_when_an_argument_changed(server):
+    from autograder.checks import assert_no_mutation
+
+    with server.spawn([FUNCTIONS]) as sub:
+        sent = _counting_sends(sub)
+        z = np.linspace(-1.0, 1.0, 3)
+        assert_no_mutation(sub.proxy("sig"), z, name="sig")
+        call_each([(sub.proxy("sig"), (z,)), (sub.proxy("pair"), (z,), {"k": 2})])
+        assert sent == ["call", "calls"]  # a passing check costs no naming
+        with pytest.raises(AssertionError, match="scale_in_place modified its input: z was"):
+            assert_no_mutation(sub.proxy("scale_in_place"), z, name="scale_in_place")
+        assert sent[2:] == ["call", "labels"]
+        np.testing.assert_array_equal(z, np.linspace(-1.0, 1.0, 3))
 
 
 def test_a_call_that_kills_the_process_keeps_the_outcomes_before_it(server):
@@ -302,25 +319,42 @@ def test_an_unoffered_callback_in_a_batch_kills_the_submission(server):
         assert not sub.alive
 
 
-def test_labels_that_hide_a_change_in_place_change_nothing(server):
-    # the child drops its labels and claims nothing: the grader compares the shared memory
-    body = '''
-        send = self.send
-        def quiet(header, arrays=()):
-            header = {k: v for k, v in header.items() if k != "labels"}
-            return send(header, arrays)
-        self.send = quiet
+@pytest.mark.parametrize("labels", ["[]", "['x was not modified; fine']", "['z' * 10000]",
+                                    "None", "{'z': 1}", "['sig', 'scale_in_place'] * 600"])
+def test_labels_that_hide_a_change_in_place_change_nothing(server, labels):
+    # asked for the names of the changed call's arguments, the child answers with none, with
+    # words that are no name, or with too many: the grader still compares the shared memory
+    # itself, and an argument it cannot name is arg0
+    body = f"""
+        Session = sys.modules["autograder.sandbox.child"].Session
+        Session.serve_labels = lambda self, msg: self.send({{"op": "labels", "labels": {labels}}})
         for call in msg["calls"]:
             self.serve_call(call, arrs)
-        self.send = send
-    '''
+    """
     with server.spawn([_patched(body)]) as sub:
         outs = call_each([(sub.proxy("sig"), (np.zeros(2),)),
                           (sub.proxy("scale_in_place"), (np.ones(2),))],
                          names=["sig", "scale_in_place"])
         assert outs[0].get()[0] == 0.5
-        with pytest.raises(AssertionError, match="scale_in_place modified its input: arg0 was"):
+        expected = "sig" if labels.startswith("['sig'") else "arg0"
+        with pytest.raises(AssertionError,
+                           match=f"scale_in_place modified its input: {expected} was"):
             outs[1].get()
+        assert sub.alive
+
+
+def test_a_labels_answer_of_another_kind_kills_the_submission_not_the_verdict(server):
+    body = """
+        Session = sys.modules["autograder.sandbox.child"].Session
+        Session.serve_labels = lambda self, msg: self.send({"op": "return", "value": 1.0})
+        for call in msg["calls"]:
+            self.serve_call(call, arrs)
+    """
+    with server.spawn([_patched(body)]) as sub:
+        outs = call_each([(sub.proxy("scale_in_place"), (np.ones(2),))], names=["scale_in_place"])
+        with pytest.raises(AssertionError, match="scale_in_place modified its input: arg0 was"):
+            outs[0].get()
+        assert not sub.alive
 
 
 def test_a_spent_grading_budget_refuses_the_batch(server):

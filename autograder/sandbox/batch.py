@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 
 from . import codec
-from .calls import CallArguments, Proxy, raise_for_answer
+from .calls import CallArguments, Proxy, ask_labels, raise_for_answer
 from .errors import ProtocolError, SandboxDied, SandboxError
 
 MAX_BATCH = 1000
@@ -33,11 +33,12 @@ class Returned:
     """One call's plain result and the labels of the array arguments the grader saw changed
     in shared memory (what ``checks.call_each`` reads)."""
 
-    __slots__ = ("value", "mutations")
+    __slots__ = ("value", "mutations", "changed")
 
-    def __init__(self, value, mutations):
+    def __init__(self, value, mutations, changed=None):
         self.value = value
         self.mutations = mutations
+        self.changed = changed  # where the changes are, until their names are known
 
 
 def perform_batch(sub, entries: list) -> list | None:
@@ -90,6 +91,13 @@ def perform_batch(sub, entries: list) -> list | None:
         sub.arena.release_pages()
         if len(outcomes) < n and sub._alive:  # interrupted mid-request: not reusable
             sub._kill("died", "a batch of calls was interrupted by the grader")
+    # the changes were observed as each answer arrived; the names that word their messages
+    # are asked for now that the child waits again (only for calls with a change)
+    for (proxy, _, _), call, outcome in zip(entries, calls, outcomes):
+        if isinstance(outcome, Returned) and outcome.changed is not None:
+            labels = ask_labels(sub, proxy.name, call) \
+                if call.needs_labels(outcome.changed) else None
+            outcome.mutations, outcome.changed = call.named(outcome.changed, labels), None
     return outcomes
 
 
@@ -99,7 +107,7 @@ def _outcome(sub, proxy: Proxy, call: CallArguments, msg: dict, arrs: list):
         sub._kill("protocol", f"the submission sent an unexpected message {str(op)[:50]!r}")
         return ProtocolError(sub.reason)
     # observed when the answer arrives, as for a single call (before any later call runs)
-    mutations = call.mutations(msg.get("labels"))
+    changed = call.changed()
     if op != "return":
         try:
             raise_for_answer(sub, proxy.name, op, msg)
@@ -114,4 +122,4 @@ def _outcome(sub, proxy: Proxy, call: CallArguments, msg: dict, arrs: list):
             call.adopt_states(msg.get("rng"), arrs)
         except ProtocolError as exc:
             return exc
-    return Returned(value, mutations)
+    return Returned(value, (), changed)

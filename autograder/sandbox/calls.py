@@ -127,6 +127,8 @@ class CallArguments:
         self.unverified: list[object] = []
         self.shapes: set[tuple] = {()}
         self.max_elements = 0
+        self.arity = 0  # how the call was made: what the child's parameter names bind to
+        self.keywords: list[str] = []
         self._where: object = None
 
     # -- encoding
@@ -134,6 +136,7 @@ class CallArguments:
         """``first=False``: a later call of the same request (a batch) places its arrays after
         the earlier ones' instead of over them."""
         arrays = self.arrays
+        self.arity, self.keywords = len(args), [str(k) for k in kwargs]
         if self.arena is not None and first:
             self.arena.start_call()
         try:
@@ -189,15 +192,23 @@ class CallArguments:
             f"Generators can be passed to a student's function")
 
     # -- after the call
+    def changed(self) -> list:
+        """Where the arguments the child changed in shared memory are (observed now)."""
+        return [where for where, placement in self.placements if self.arena.changed(placement)]
+
+    def needs_labels(self, changed: list) -> bool:
+        return bool(changed or self.unverified) and any(isinstance(w, int)
+                                                        for w in (*changed, *self.unverified))
+
+    @staticmethod
+    def named(wheres: list, labels) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(_label(where, labels) for where in wheres))
+
     def mutations(self, labels) -> tuple[str, ...]:
-        names = []
-        for where, placement in self.placements:
-            if self.arena.changed(placement):
-                names.append(_label(where, labels))
-        return tuple(dict.fromkeys(names))
+        return self.named(self.changed(), labels)
 
     def unverified_labels(self, labels) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(_label(w, labels) for w in self.unverified))
+        return self.named(self.unverified, labels)
 
     def adopt_states(self, states, arrs) -> None:
         """Move each test Generator to the state the child's copy ended in (validated)."""
@@ -490,10 +501,13 @@ def _converse(sub, proxy: Proxy, call: CallArguments, header: dict, arrays: list
                 serve_callback(sub, call, msg, arrs, deadline, spent)
                 continue
             settled = op in (result_op, "raise", "protocol_error", "missing")
-            labels = msg.get("labels")
             if settled and op != "missing":
                 if call.arena is not None:  # (a loop's arguments are not observed)
-                    proxy.last_call_mutations = call.mutations(labels)
+                    changed = call.changed()
+                    # the names only word the message: asked for when a result will be judged
+                    labels = ask_labels(sub, proxy.name, call) \
+                        if op == result_op and call.needs_labels(changed) else None
+                    proxy.last_call_mutations = call.named(changed, labels)
                     proxy.last_call_unverified = call.unverified_labels(labels)
                 proxy.last_call_warnings = _warnings(msg.get("warnings"))
             if settled and call.refused:
@@ -508,6 +522,24 @@ def _converse(sub, proxy: Proxy, call: CallArguments, header: dict, arrays: list
             # interrupted mid-call (e.g. KeyboardInterrupt in a callback): the child is in the
             # middle of a conversation; it cannot be reused safely
             sub._kill("died", f"{what} was interrupted by the grader")
+
+
+def ask_labels(sub, name: str, call: CallArguments) -> list | None:
+    """The child's parameter names for the arguments of this call of ``name`` (see
+    ``child.Session.serve_labels``), asked only when one of its arguments changed or crossed
+    unobserved: they name it in the message, nothing else. None when they cannot be had (the
+    arguments are then called arg0, arg1...); an answer of another kind kills the submission,
+    as for any request."""
+    if not sub._alive:
+        return None
+    try:
+        msg, _ = sub._ask({"op": "labels", "name": name, "arity": call.arity,
+                           "keywords": call.keywords}, f"naming the arguments of {name}", 1,
+                          "labels")
+    except SandboxError:
+        return None
+    labels = msg.get("labels")
+    return labels if isinstance(labels, list) else None
 
 
 def raise_for_answer(sub, name: str, op, msg: dict):

@@ -213,6 +213,7 @@ def student_traceback(exc: BaseException) -> str:
 
 
 SIGNATURE_CACHE_MAX = 256
+MAX_LABELS = 1000  # arguments named in one labels request
 
 
 class CallbackError(RuntimeError):
@@ -441,9 +442,8 @@ class Session:
         if not isinstance(args, list) or not isinstance(kwargs, dict):
             self.send({"op": "protocol_error", "error": "bad call"})
             return
-        # the parameter names only label messages; whether an argument changed is for the
-        # grader to see in shared memory
-        labels = self._param_names(fn, args, kwargs)
+        # whether an argument changed is for the grader to see in shared memory; the parameter
+        # names that label its message are asked for only then (serve_labels)
         self._arm_cpu()
         # Numerical warnings of the call are recorded (as Jupyter's grader.check records them,
         # under NumPy's default error handling made explicit) and sent back as text: the
@@ -456,25 +456,39 @@ class Session:
                     result = fn(*args, **kwargs)
         except BaseException as exc:
             self.send({"op": "raise", "error": describe(exc), "tb": student_traceback(exc),
-                       "labels": labels, "warnings": _warning_texts(caught)})
+                       "warnings": _warning_texts(caught)})
             return
         arrays: list = []
         try:
             tree = codec.encode(result, arrays)
             states = [codec.encode(gen.bit_generator.state, arrays) for _, gen in self._rngs]
         except codec.CodecError as exc:
-            self.send({"op": "protocol_error", "error": str(exc)[:MAX_ERROR], "labels": labels})
+            self.send({"op": "protocol_error", "error": str(exc)[:MAX_ERROR]})
             return
         except BaseException as exc:  # e.g. a __float__ that raises, or RecursionError
             self.send({"op": "protocol_error",
-                       "error": f"the returned value could not be converted: {describe(exc)}",
-                       "labels": labels})
+                       "error": f"the returned value could not be converted: {describe(exc)}"})
             return
         try:
-            self.send({"op": "return", "value": tree, "rng": states, "labels": labels,
+            self.send({"op": "return", "value": tree, "rng": states,
                        "warnings": _warning_texts(caught)}, arrays)
         except codec.CodecError as exc:
-            self.send({"op": "protocol_error", "error": str(exc)[:MAX_ERROR], "labels": labels})
+            self.send({"op": "protocol_error", "error": str(exc)[:MAX_ERROR]})
+
+    def serve_labels(self, msg: dict) -> None:
+        """The parameter names of a call of ``name`` with ``arity`` positional arguments and
+        these keywords, as ``_param_names`` gives them: asked for by the grader only when it saw
+        an argument of that call change (they only name it in the message)."""
+        name, arity, keywords = msg.get("name"), msg.get("arity"), msg.get("keywords")
+        if not (isinstance(name, str) and type(arity) is int and 0 <= arity <= MAX_LABELS
+                and isinstance(keywords, list) and len(keywords) <= MAX_LABELS
+                and all(isinstance(k, str) for k in keywords)):
+            self.send({"op": "protocol_error", "error": "bad labels request"})
+            return
+        fn = self.ns.get(name)
+        labels = self._param_names(fn, [None] * arity, dict.fromkeys(keywords)) \
+            if callable(fn) else [f"arg{i}" for i in range(arity)]
+        self.send({"op": "labels", "labels": labels[:arity]})
 
     def serve_calls(self, msg: dict, arrs: list) -> None:
         """Independent calls of one request (the grader's sandbox/batch.py), run one after the
@@ -605,6 +619,8 @@ class Session:
             self.serve_global(msg)
         elif op == "globals":
             self.serve_globals(msg)
+        elif op == "labels":
+            self.serve_labels(msg)
         elif op == "exit":
             os._exit(0)
         else:
