@@ -152,7 +152,31 @@ def test_endless_encoding_is_stopped_with_the_limits_of_its_names(server):
         assert not sub.alive
 
 
-def test_a_grader_whose_batched_read_fails_fails_only_that_submission(tmp_path):
+_WITHOUT_READY_GLOBALS = textwrap.dedent('''
+    import sys
+    _child = sys.modules["autograder.sandbox.child"]
+    _send = _child.Session.send
+    def _plain_ready(self, header, arrays=()):
+        if header.get("op") == "ready":
+            header, arrays = {k: v for k, v in header.items() if k != "globals"}, ()
+        return _send(self, header, arrays)
+    _child.Session.send = _plain_ready
+''')
+_FORGED_READY_GLOBALS = textwrap.dedent('''
+    import sys
+    _child = sys.modules["autograder.sandbox.child"]
+    _send = _child.Session.send
+    def _forged_ready(self, header, arrays=()):
+        if header.get("op") == "ready" and "globals" in header:
+            header = dict(header, globals=dict(header["globals"],
+                                               entries=[{"kind": "callable"}] * 99))
+        return _send(self, header, arrays)
+    _child.Session.send = _forged_ready
+''')
+
+
+@pytest.mark.parametrize("forgery", ["request", "ready"])
+def test_a_grader_whose_batched_read_fails_fails_only_that_submission(tmp_path, forgery):
     tests = textwrap.dedent('''
         from otter.test_files import test_case
         OK_FORMAT = False
@@ -169,9 +193,12 @@ def test_a_grader_whose_batched_read_fails_fails_only_that_submission(tmp_path):
         "assignment": "globals", "questions": [{"name": "q1", "points": 1.0, "file": "tests/q1.py"}],
     }))
     honest = write_notebook(tmp_path / "honest.ipynb", ["def f(v):\n    return 2 * v\nx = 3\n"])
-    forged = write_notebook(tmp_path / "forged.ipynb", [
-        "def f(v):\n    return 2 * v\nx = 3\n",
-        _patch('self.send({"op": "globals", "entries": [{"kind": "callable"}] * 99})')])
+    # the answer forged in the globals request (the answer with "ready" dropped) or with ready
+    cells = ["def f(v):\n    return 2 * v\nx = 3\n"] + (
+        [_WITHOUT_READY_GLOBALS,
+         _patch('self.send({"op": "globals", "entries": [{"kind": "callable"}] * 99})')]
+        if forgery == "request" else [_FORGED_READY_GLOBALS])
+    forged = write_notebook(tmp_path / "forged.ipynb", cells)
     root = make_workdir_root()
     grader = Grader(bundle, TEST_LIMITS, workdir_root=str(root))
     try:

@@ -255,7 +255,7 @@ class Session:
             os._exit(0)
 
     # -- cells
-    def run_cells(self, cells: list, compiled=None, arrs=()) -> None:
+    def run_cells(self, cells: list, compiled=None, arrs=(), wanted_globals=None) -> None:
         from IPython.core.inputtransformer2 import TransformerManager
 
         tm = TransformerManager()
@@ -298,8 +298,22 @@ class Session:
                  if isinstance(n, str) and not (n.startswith("__") and n.endswith("__"))
                  and not (n in self.injected and self.injected[n] is v)]
         callables = [n for n in names if callable(self.ns.get(n))]
-        self.send({"op": "ready", "names": names[:10000], "callables": callables[:10000],
-                   "notes": shims.NOTES[:100], "cells": pending})
+        ready = {"op": "ready", "names": names[:10000], "callables": callables[:10000],
+                 "notes": shims.NOTES[:100], "cells": pending}
+        arrays: list = []
+        if isinstance(wanted_globals, list) and len(wanted_globals) <= MAX_GLOBALS:
+            # the globals the tests ask for, with this answer (the grader's globals request,
+            # answered ahead): the names it will ask for are the wanted ones the cells defined
+            defined = set(ready["names"])
+            wanted = [n for n in wanted_globals if isinstance(n, str) and n in defined]
+            self._arm_cpu(len(wanted) or 1)  # encoding runs the student's code
+            ready["globals"] = {"names": wanted,
+                                "entries": [self._describe_global(n, arrays) for n in wanted]}
+        try:
+            self.send(ready, arrays)
+        except codec.CodecError:  # too large for one message: the grader asks as before
+            del ready["globals"]
+            self.send(ready)
 
     # -- values
     def _on_handle(self, tag, val):
@@ -718,7 +732,7 @@ def main(spec: dict, sock_fd: int, out_fd: int, arena_fd: int | None = None) -> 
         allowed = msg.get("allowed_imports")
         if isinstance(allowed, list) and all(isinstance(a, str) for a in allowed):
             sys.meta_path.insert(0, _PolicyFinder(frozenset(allowed), str(msg.get("policy", ""))))
-        session.run_cells(msg["cells"], msg.get("compiled"), arrs)
+        session.run_cells(msg["cells"], msg.get("compiled"), arrs, msg.get("globals"))
         session.serve()
     except SystemExit:
         code = 0
