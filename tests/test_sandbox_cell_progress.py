@@ -46,7 +46,7 @@ def test_cells_that_run_cost_no_message_each(server, received):
     with server.spawn(["a = 1", "b = 2", "def f(x):\n    return x + a + b", "c = 3"]) as sub:
         assert sub.alive and sub.status == "ok"
         assert _outcomes(sub) == [(0, True, ""), (1, True, ""), (2, True, ""), (3, True, "")]
-        assert received == ["ready"]
+        assert received == ["started", "ready"]
         assert sub.proxy("f")(1) == 4
 
 

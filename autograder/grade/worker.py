@@ -83,14 +83,17 @@ class _BudgetedProxy:
 
     def call_batch(self, entries: list) -> Any:  # independent calls in one request
         self._check_budget()
+        # checked again before each call of the request starts, as for calls made one by one
         return self._proxy.call_batch(
-            [(getattr(fn, "_proxy", fn), args, kwargs) for fn, args, kwargs in entries])
+            [(getattr(fn, "_proxy", fn), args, kwargs) for fn, args, kwargs in entries],
+            budget=(self._budget.deadline, self._spent_message()))
+
+    def _spent_message(self) -> str:
+        return f"grading time budget of {self._budget.seconds:.0f} s for this submission is spent"
 
     def _check_budget(self) -> None:
         if self._budget.spent:
-            raise self._timeout_error(
-                f"grading time budget of {self._budget.seconds:.0f} s for this submission is spent"
-            )
+            raise self._timeout_error(self._spent_message())
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._proxy, name)
@@ -159,7 +162,11 @@ class Grader:
         try:
             return self.server.spawn(cells)
         except SandboxError:
-            if not self.restartable and not self.server.alive():
+            if not self.restartable:
+                # a fork server started now would run as this unprivileged worker (weaker
+                # sandboxes): end the worker instead, the executor retries the task on a fresh
+                # one. (A student cannot cause this: a set-up failure is only believed before
+                # the child says it starts the cells.)
                 os._exit(EXIT_LOST_FORK_SERVER)
             self.server_restarts += 1
             old, self.server = self.server, None

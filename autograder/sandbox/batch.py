@@ -23,7 +23,7 @@ import time
 
 from . import codec
 from .calls import CallArguments, Proxy, ask_labels, raise_for_answer
-from .errors import ProtocolError, SandboxDied, SandboxError
+from .errors import CallTimeout, ProtocolError, SandboxDied, SandboxError
 
 MAX_BATCH = 1000
 ANSWERS = ("return", "raise", "protocol_error", "missing")
@@ -41,9 +41,11 @@ class Returned:
         self.changed = changed  # where the changes are, until their names are known
 
 
-def perform_batch(sub, entries: list) -> list | None:
+def perform_batch(sub, entries: list, budget: tuple[float, str] | None = None) -> list | None:
     """``[Returned | SandboxError, ...]`` for ``[(proxy, args, kwargs), ...]`` of ``sub``, or
-    None when these calls cannot share a request."""
+    None when these calls cannot share a request. ``budget``: ``(deadline, why)``: a call that
+    would start after it does not (the child, already running it, is stopped), as a call made
+    alone is refused once the submission's grading budget is spent."""
     if not (0 < len(entries) <= MAX_BATCH) or sub.arena is None:
         return None
     if not all(type(p) is Proxy and p._sub is sub for p, _, _ in entries):
@@ -58,7 +60,7 @@ def perform_batch(sub, entries: list) -> list | None:
         tree_args, tree_kwargs = call.encode(tuple(args), dict(kwargs), first=i == 0)
         if call.callbacks:
             return None
-        mine = {id(gen) for _, gen in call.generators}
+        mine = {id(gen.bit_generator) for _, gen in call.generators}
         if mine & generators:  # a later call would draw from where an earlier one left it
             return None
         generators |= mine
@@ -73,6 +75,10 @@ def perform_batch(sub, entries: list) -> list | None:
     outcomes: list = []
     try:
         for (proxy, _, _), call in zip(entries, calls):
+            if budget is not None and outcomes and time.monotonic() > budget[0]:
+                sub._kill("timeout", budget[1])
+                outcomes += [CallTimeout(budget[1])] * (n - len(outcomes))
+                break
             # each call has a single call's limits, counted from the answer before it (the
             # child starts the next call as it sends an answer), so a call that hangs ends as
             # it would alone: same limit, same words

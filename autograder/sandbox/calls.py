@@ -84,11 +84,11 @@ class Proxy:
         """Proxies with the same group can be called together (``checks.call_each``)."""
         return self._sub
 
-    def call_batch(self, entries):
+    def call_batch(self, entries, budget=None):
         """Several independent calls ``[(proxy, args, kwargs), ...]`` of this submission in
         one request (``sandbox/batch.py``), or None when they cannot be (the caller then calls
-        one by one)."""
-        return self._sub._batch(entries)
+        one by one). ``budget``: ``(deadline, why)`` after which no further call may start."""
+        return self._sub._batch(entries, budget)
 
     def run_loop(self, step, theta, grad_fn, steps, state):
         """``run_steps`` of a ``StepCall`` of this function, run inside the sandbox (plain
@@ -568,7 +568,7 @@ def _warnings(value) -> tuple[tuple[str, str], ...]:
 
 def _text(value, n: int) -> str:
     s = value if isinstance(value, str) else ""
-    return s if len(s) <= n else s[: n - 15] + " ... (truncated)"
+    return s if len(s) <= n else s[: n - 16] + " ... (truncated)"
 
 
 def authoring_problem(args: tuple, kwargs: dict) -> str | None:

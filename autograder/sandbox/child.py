@@ -259,6 +259,9 @@ class Session:
         from IPython.core.inputtransformer2 import TransformerManager
 
         tm = TransformerManager()
+        # Before any student code: from here on, how the process ends is the student's doing
+        # (an exit code of 71 in a cell is not a set-up failure; see Submission._on_death)
+        self.send({"op": "started"})
         # With an arena, a cell that ran without error is reported with "ready" and the cell
         # being run is marked in the arena (where the grader finds it if the process dies);
         # a failing cell is reported at once, with the reports before it, so its error text

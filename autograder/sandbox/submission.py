@@ -75,6 +75,7 @@ class Submission:
         self._callables: set[str] = set()
         self._ready = False
         self._globals_ahead: tuple[dict, list] | None = None  # see read_globals
+        self._started = False  # the child said it starts the cells: no more set-up failures
         self._alive = False
         self._closed = False
         self._cleaned = False
@@ -357,7 +358,7 @@ class Submission:
         elif sig is not None:
             name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else sig
             status, reason = "died", f"was killed by signal {name}"
-        elif code == EXIT_SETUP_FAILED and not self.cells:
+        elif code == EXIT_SETUP_FAILED and not self._started:
             status, reason = "died", "could not be confined (sandbox set-up failed)"
             self._setup_failed = True
         elif code is not None:
@@ -445,15 +446,18 @@ class Submission:
                     self._cells_before_death(len(cells))
                     return
                 op = msg.get("op")
-                if op == "cell":
-                    self._add_cell(msg)
-                elif op == "ready":
+                if op == "started" and not self._started:
+                    self._started = True
+                elif op == "cell" and self._started:
+                    if not self._add_cell(msg, len(cells)):
+                        return
+                elif op == "ready" and self._started:
                     if isinstance(msg.get("globals"), dict):
                         self._globals_ahead = (msg["globals"], arrs)
                     reports = msg.get("cells")
-                    for report in reports[:len(cells)] if isinstance(reports, list) else ():
-                        if isinstance(report, dict):
-                            self._add_cell(report)
+                    for report in reports if isinstance(reports, list) else ():
+                        if isinstance(report, dict) and not self._add_cell(report, len(cells)):
+                            return
                     self._names = _str_set(msg.get("names"))
                     self._callables = _str_set(msg.get("callables")) & self._names
                     self.notes = sorted(_str_set(msg.get("notes"), 100))
@@ -467,10 +471,16 @@ class Submission:
                                            f"{str(op)[:50]!r}")
                     return
 
-    def _add_cell(self, msg: dict) -> None:
+    def _add_cell(self, msg: dict, n_cells: int) -> bool:
+        """Keep the report of the next cell (numbered by the grader: reports come in order);
+        a report beyond the notebook's cells kills the submission (False)."""
+        if len(self.cells) >= n_cells:
+            self._kill("protocol", "the submission reported more cells than it has")
+            return False
         self.cells.append(_cell_outcome(msg, len(self.cells)))
         if self.cells[-1].error and self.cells[-1].error.startswith("MemoryError"):
             self._memory_error = True
+        return True
 
     def _cells_before_death(self, n_cells: int) -> None:
         """The cells that ran without error before the one the process died in (marked in the
@@ -579,11 +589,11 @@ class Submission:
         with self._lock:
             return perform_call(self, proxy, args, kwargs)
 
-    def _batch(self, entries: list):
+    def _batch(self, entries: list, budget: tuple[float, str] | None = None):
         from .batch import perform_batch
 
         with self._lock:
-            return perform_batch(self, entries)
+            return perform_batch(self, entries, budget)
 
     def _loop(self, proxy: Proxy, step, theta, grad_fn, steps: int, state):
         with self._lock:
@@ -592,7 +602,7 @@ class Submission:
 
 def _text(value, n: int) -> str:
     s = value if isinstance(value, str) else ""
-    return s if len(s) <= n else s[: n - 15] + " ... (truncated)"
+    return s if len(s) <= n else s[: n - 16] + " ... (truncated)"
 
 
 def _str_set(value, cap: int = MAX_NAMES) -> set[str]:
@@ -601,9 +611,8 @@ def _str_set(value, cap: int = MAX_NAMES) -> set[str]:
     return {v for v in value[:cap] if isinstance(v, str) and len(v) <= 200}
 
 
-def _cell_outcome(msg: dict, default_index: int) -> CellOutcome:
-    idx = msg.get("index")
+def _cell_outcome(msg: dict, index: int) -> CellOutcome:
     ok = msg.get("ok") is True
-    return CellOutcome(index=idx if type(idx) is int else default_index, ok=ok,
+    return CellOutcome(index=index, ok=ok,
                        error=None if ok else (_text(msg.get("error"), 500) or "error"),
                        traceback=_text(msg.get("tb"), 2000))
