@@ -64,8 +64,11 @@ def call_each(calls, *, names=None, no_mutation=True) -> list[Outcome]:
         checks = [bool(flag) for flag in no_mutation]
         if len(checks) != len(entries):
             raise ValueError("call_each: one no_mutation flag per call")
-    answers = _together([_as_checked(entry) if check else entry
-                         for entry, check in zip(entries, checks)])
+    # a Generator (or its bit generator) given to two of the calls makes the later draw where
+    # the earlier left it: such calls are made one by one, in order
+    answers = None if _shared_generators(entries) else \
+        _together([_as_checked(entry) if check else entry
+                   for entry, check in zip(entries, checks)])
     if answers is None:
         return [_one(fn, args, kwargs, name, check)
                 for (fn, args, kwargs), name, check in zip(entries, names, checks)]
@@ -103,12 +106,37 @@ def _as_checked(entry):
 
 def _sent(value):
     """What a sandboxed call would receive: a copy of data; anything else (a Generator the
-    call may advance, a function) itself."""
+    call may advance, a function) itself, also inside a list, tuple or dict."""
     if isinstance(value, np.ndarray):
         return value.copy()
     if isinstance(value, (list, tuple, dict)):
-        return copy.deepcopy(value)
+        return copy.deepcopy(value, {id(g): g for g in _generators(value)})
     return value
+
+
+def _generators(value, depth: int = 0) -> list:
+    """The Generators in ``value`` and the lists, tuples and dicts in it."""
+    if isinstance(value, np.random.Generator):
+        return [value]
+    if depth > 64:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [g for v in value for g in _generators(v, depth + 1)]
+    if isinstance(value, dict):
+        return [g for v in value.values() for g in _generators(v, depth + 1)]
+    return []
+
+
+def _shared_generators(entries) -> bool:
+    """Whether two of the calls are given the same Generator, or Generators over one bit
+    generator."""
+    seen: set[int] = set()
+    for _, args, kwargs in entries:
+        mine = {id(g.bit_generator) for g in _generators([list(args), kwargs])}
+        if mine & seen:
+            return True
+        seen |= mine
+    return False
 
 
 def _together(entries):
