@@ -368,3 +368,106 @@ def test_a_spent_grading_budget_refuses_the_batch(server):
         sent = _counting_sends(sub)
         outs = call_each([(fresh, (np.zeros(1),)), (fresh, (np.ones(1),))])
         assert sent == ["calls"] and outs[1].get()[0] == pytest.approx(1 / (1 + np.exp(-1)))
+
+
+WARNING_FUNCTIONS = textwrap.dedent('''
+    import numpy as np
+
+    def naive(z):
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def stable(z):
+        e = np.exp(-np.abs(z))
+        return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+    def hushed(z):
+        with np.errstate(over="ignore"):
+            return 1.0 / (1.0 + np.exp(-z))
+''')
+
+
+def _warning_verdicts(fns: dict, z) -> list:
+    from autograder.checks import assert_warning_free
+
+    names = ["naive", "stable", "naive"]
+    outcomes = call_each([(fns[n], (z,)) for n in names], no_mutation=[False, True, False],
+                         warnings=[True, True, False])
+    shown = [tuple(o.warnings) for o in outcomes]
+    for n, o in zip(names[:2], outcomes[:2]):
+        try:
+            assert_warning_free(fns[n], name=f"{n}(z)", outcome=o)
+            shown.append("pass")
+        except AssertionError as exc:
+            shown.append(str(exc))
+    return shown
+
+
+def test_recorded_warnings_are_those_of_the_calls_one_by_one(server):
+    # in Jupyter (plain functions, recorded here) and through the sandbox in one request: the
+    # same warnings per call, the same verdicts as assert_warning_free making the call itself
+    from autograder.checks import assert_warning_free
+
+    z = np.array([-1000.0, 0.0, 1000.0])
+    local: dict = {}
+    exec(WARNING_FUNCTIONS, local)
+    with server.spawn([WARNING_FUNCTIONS]) as sub:
+        sent = _counting_sends(sub)
+        proxies = {n: sub.proxy(n) for n in ("naive", "stable", "hushed")}
+        sandboxed = _warning_verdicts(proxies, z)
+        assert sent == ["calls"]
+        direct = []
+        for n in ("naive", "stable"):
+            try:
+                assert_warning_free(proxies[n], z, name=f"{n}(z)")
+                direct.append("pass")
+            except AssertionError as exc:
+                direct.append(str(exc))
+    in_process = _warning_verdicts(local, z)
+    assert sandboxed == in_process
+    assert sandboxed[3:] == direct
+    assert sandboxed[0] and sandboxed[0][0][0] == "RuntimeWarning" and sandboxed[1] == ()
+    assert sandboxed[2] == ()  # not asked for: none recorded
+    assert "raised RuntimeWarning: overflow" in sandboxed[3] and sandboxed[4] == "pass"
+
+
+def test_a_function_that_hides_its_warnings_fails_with_an_outcome_too(server):
+    # the suppression verdict does not depend on the call: through a proxy (flagged by the
+    # grader's analysis of the source) and in-process (analysed here)
+    from autograder.checks import assert_warning_free
+
+    z = np.array([-1000.0, 1000.0])
+    local: dict = {}
+    exec(WARNING_FUNCTIONS, local)
+    with server.spawn([WARNING_FUNCTIONS]) as sub:
+        hushed = sub.proxy("hushed")
+        hushed.suppresses_warnings = True  # what the worker's analysis sets for this source
+        (outcome,) = call_each([(hushed, (z,))], no_mutation=False, warnings=True)
+        with pytest.raises(AssertionError, match="switches numerical warnings off"):
+            assert_warning_free(hushed, name="hushed(z)", outcome=outcome)
+    (outcome,) = call_each([(local["hushed"], (z,))], no_mutation=False, warnings=True)
+    with pytest.raises(AssertionError, match="switches numerical warnings off"):
+        assert_warning_free(local["hushed"], name="hushed(z)", outcome=outcome)
+
+
+def test_a_child_that_forges_its_warnings_only_words_its_own_verdict(server):
+    # the child drops the warnings of its answers: a warning-free verdict it did not earn is
+    # what hiding them inside the function would give, and that is caught by the grader's
+    # analysis of the source (the test above); forged extra warnings only fail its own case
+    body = '''
+        send = self.send
+        def quiet(header, arrays=()):
+            if header.get("op") == "return":
+                header = dict(header, warnings=[["RuntimeWarning", "x" * 10000]] * 500)
+            return send(header, arrays)
+        self.send = quiet
+        for call in msg["calls"]:
+            self.serve_call(call, arrs)
+        self.send = send
+    '''
+    with server.spawn([_patched(body, WARNING_FUNCTIONS)]) as sub:
+        outcomes = call_each([(sub.proxy("stable"), (np.zeros(2),))] * 2, no_mutation=False,
+                             warnings=True)
+        for outcome in outcomes:
+            assert len(outcome.warnings) <= 100
+            assert all(len(text) <= 1000 for _, text in outcome.warnings)
+        assert sub.alive

@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 
 from . import codec
-from .calls import CallArguments, Proxy, ask_labels, raise_for_answer
+from .calls import CallArguments, Proxy, _warnings, ask_labels, raise_for_answer
 from .errors import CallTimeout, ProtocolError, SandboxDied, SandboxError
 
 MAX_BATCH = 1000
@@ -33,12 +33,13 @@ class Returned:
     """One call's plain result and the labels of the array arguments the grader saw changed
     in shared memory (what ``checks.call_each`` reads)."""
 
-    __slots__ = ("value", "mutations", "changed")
+    __slots__ = ("value", "mutations", "changed", "warnings")
 
-    def __init__(self, value, mutations, changed=None):
+    def __init__(self, value, mutations, changed=None, warnings=()):
         self.value = value
         self.mutations = mutations
         self.changed = changed  # where the changes are, until their names are known
+        self.warnings = warnings  # the numerical warnings the child recorded, as plain text
 
 
 def perform_batch(sub, entries: list, budget: tuple[float, str] | None = None) -> list | None:
@@ -130,4 +131,4 @@ def _outcome(sub, proxy: Proxy, call: CallArguments, msg: dict, arrs: list):
             call.adopt_states(msg.get("rng"), arrs)
         except ProtocolError as exc:
             return exc
-    return Returned(value, (), changed)
+    return Returned(value, (), changed, _warnings(msg.get("warnings")))

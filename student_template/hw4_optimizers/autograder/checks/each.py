@@ -18,18 +18,21 @@ import copy
 import numpy as np
 
 from .mutation import _copy, assert_no_mutation, mutation_failure
+from .numerics import recorded_call
 
 __all__ = ["Outcome", "call_each"]
 
 
 class Outcome:
-    """What one call gave: ``get()`` returns its result or raises its error."""
+    """What one call gave: ``get()`` returns its result or raises its error; ``warnings``: the
+    numerical warnings it raised, ``(category, message)`` each, when they were asked for."""
 
-    __slots__ = ("_value", "_error")
+    __slots__ = ("_value", "_error", "warnings")
 
-    def __init__(self, value=None, error: BaseException | None = None):
+    def __init__(self, value=None, error: BaseException | None = None, warnings=()):
         self._value = value
         self._error = error
+        self.warnings = tuple(warnings)
 
     def get(self):
         if self._error is not None:
@@ -41,7 +44,7 @@ class Outcome:
         return self._error is not None
 
 
-def call_each(calls, *, names=None, no_mutation=True) -> list[Outcome]:
+def call_each(calls, *, names=None, no_mutation=True, warnings=False) -> list[Outcome]:
     """Make every call of ``calls`` (``(fn, args)`` or ``(fn, args, kwargs)``) and return one
     :class:`Outcome` each, in order. With ``no_mutation`` (the default) each is checked as
     ``assert_no_mutation(fn, *args, name=name, **kwargs)`` checks it; ``names`` are the
@@ -50,7 +53,9 @@ def call_each(calls, *, names=None, no_mutation=True) -> list[Outcome]:
     A Generator argument is advanced by its call, as a direct call advances it; one Generator
     passed to several calls is drawn from in the order of the calls. Later calls are made even
     when an earlier one fails: the functions must not depend on each other's calls (pure
-    functions of their inputs, but for the Generators they are given)."""
+    functions of their inputs, but for the Generators they are given). With ``warnings`` (one
+    flag for all or one per call) a call's numerical warnings are recorded in its outcome, as
+    ``assert_warning_free`` records them (read with ``assert_warning_free(fn, outcome=...)``)."""
     entries = []
     for call in calls:
         fn, args, *rest = call
@@ -58,39 +63,53 @@ def call_each(calls, *, names=None, no_mutation=True) -> list[Outcome]:
     names = list(names) if names is not None else [None] * len(entries)
     if len(names) != len(entries):
         raise ValueError("call_each: one name per call")
-    if isinstance(no_mutation, bool):
-        checks = [no_mutation] * len(entries)
-    else:
-        checks = [bool(flag) for flag in no_mutation]
-        if len(checks) != len(entries):
-            raise ValueError("call_each: one no_mutation flag per call")
+    checks = _flags(no_mutation, len(entries), "no_mutation")
+    records = _flags(warnings, len(entries), "warnings")
     # a Generator (or its bit generator) given to two of the calls makes the later draw where
     # the earlier left it: such calls are made one by one, in order
     answers = None if _shared_generators(entries) else \
         _together([_as_checked(entry) if check else entry
                    for entry, check in zip(entries, checks)])
     if answers is None:
-        return [_one(fn, args, kwargs, name, check)
-                for (fn, args, kwargs), name, check in zip(entries, names, checks)]
+        return [_one(fn, args, kwargs, name, check, record)
+                for (fn, args, kwargs), name, check, record
+                in zip(entries, names, checks, records)]
     out = []
-    for (fn, _, _), name, check, answer in zip(entries, names, checks, answers):
+    for (fn, _, _), name, check, record, answer in zip(entries, names, checks, records, answers):
         if isinstance(answer, BaseException):
             out.append(Outcome(error=answer))
             continue
         fname = name or getattr(fn, "__name__", None) or "the function"
         failure = mutation_failure(fname, [], answer.mutations) if check else None
-        out.append(Outcome(error=failure) if failure is not None else Outcome(answer.value))
+        found = answer.warnings if record else ()
+        out.append(Outcome(error=failure, warnings=found) if failure is not None
+                   else Outcome(answer.value, warnings=found))
     return out
 
 
-def _one(fn, args, kwargs, name, no_mutation) -> Outcome:
-    try:
+def _flags(value, n: int, what: str) -> list[bool]:
+    if isinstance(value, bool):
+        return [value] * n
+    flags = [bool(flag) for flag in value]
+    if len(flags) != n:
+        raise ValueError(f"call_each: one {what} flag per call")
+    return flags
+
+
+def _one(fn, args, kwargs, name, no_mutation, record=False) -> Outcome:
+    def call():
         if no_mutation:
-            return Outcome(assert_no_mutation(fn, *args, name=name, **kwargs))
+            return assert_no_mutation(fn, *args, name=name, **kwargs)
         # on copies, as through the sandbox: a function that changes its input in place must
         # not change what a later call of the list, or the test, sees (the calls are all made
         # before the test reads them)
-        return Outcome(fn(*[_sent(a) for a in args], **{k: _sent(v) for k, v in kwargs.items()}))
+        return fn(*[_sent(a) for a in args], **{k: _sent(v) for k, v in kwargs.items()})
+
+    try:
+        if not record:
+            return Outcome(call())
+        value, found = recorded_call(fn, call)
+        return Outcome(value, warnings=found)
     except Exception as exc:  # raised again by get(), where the test reads this outcome
         return Outcome(error=exc)
 
