@@ -21,6 +21,7 @@ import pytest
 from autograder.checks import call_each
 from autograder.grade.worker import _Budget, _BudgetedProxy
 from autograder.sandbox import CallTimeout, ForkServer, Limits, SandboxDied
+from tests.fixtures.sandbox_helpers import count_requests
 
 LIMITS = Limits(run_wall_s=20, call_wall_s=2, call_cpu_s=1)
 
@@ -65,13 +66,6 @@ def _shown(outcome):
     return ("value", repr(value))
 
 
-def _counting_sends(sub) -> list:
-    sent = []
-    original = sub._send
-    sub._send = lambda header, arrays, deadline: (sent.append(header["op"]),
-                                                  original(header, arrays, deadline))[1]
-    return sent
-
 
 @pytest.fixture(scope="module")
 def server():
@@ -88,7 +82,7 @@ def _local() -> dict:
 def test_one_request_and_the_outcomes_of_the_calls_made_one_by_one(server):
     local = [_shown(o) for o in call_each(_calls(_local()), names=NAMES)]
     with server.spawn([FUNCTIONS]) as sub:
-        sent = _counting_sends(sub)
+        sent = count_requests(sub)
         proxies = {name: sub.proxy(name) for name in set(NAMES)}
         sandboxed = [_shown(o) for o in call_each(_calls(proxies), names=NAMES)]
         # one request for the calls, and one for the parameter names of the call that changed
@@ -129,7 +123,7 @@ def test_parameter_names_are_asked_for_only_when_an_argument_changed(server):
     from autograder.checks import assert_no_mutation
 
     with server.spawn([FUNCTIONS]) as sub:
-        sent = _counting_sends(sub)
+        sent = count_requests(sub)
         z = np.linspace(-1.0, 1.0, 3)
         assert_no_mutation(sub.proxy("sig"), z, name="sig")
         call_each([(sub.proxy("sig"), (z,)), (sub.proxy("pair"), (z,), {"k": 2})])
@@ -155,7 +149,7 @@ def test_a_call_that_kills_the_process_keeps_the_outcomes_before_it(server):
 def test_calls_that_need_a_conversation_or_mix_submissions_go_one_by_one(server):
     cell = FUNCTIONS + "\ndef apply(f, z):\n    return f(z)\ndef draw(rng):\n    return rng.normal()\n"
     with server.spawn([cell]) as sub, server.spawn([cell]) as other:
-        sent = _counting_sends(sub)
+        sent = count_requests(sub)
         apply, draw, sig = sub.proxy("apply"), sub.proxy("draw"), sub.proxy("sig")
         rng = np.random.default_rng(3)
         outs = call_each([(apply, (np.sum, np.ones(3))), (sig, (np.zeros(1),))],
@@ -206,7 +200,7 @@ def test_generators_cross_in_one_request_and_end_as_the_calls_one_by_one_leave_t
     gens_local, calls_local = _generator_calls(local)
     expected = _values(call_each(calls_local, no_mutation=checked))  # in-process (Jupyter)
     with server.spawn([GENERATORS]) as sub:
-        sent = _counting_sends(sub)
+        sent = count_requests(sub)
         proxies = {n: sub.proxy(n) for n in ("draw", "perm", "sig")}
         gens, calls = _generator_calls(proxies)
         got = _values(call_each(calls, no_mutation=checked))
@@ -365,7 +359,7 @@ def test_a_spent_grading_budget_refuses_the_batch(server):
         with pytest.raises(CallTimeout, match="budget"):
             call_each([(sig, (np.zeros(1),))] * 2)
         fresh = _BudgetedProxy(sub.proxy("sig"), _Budget(60.0), CallTimeout)
-        sent = _counting_sends(sub)
+        sent = count_requests(sub)
         outs = call_each([(fresh, (np.zeros(1),)), (fresh, (np.ones(1),))])
         assert sent == ["calls"] and outs[1].get()[0] == pytest.approx(1 / (1 + np.exp(-1)))
 
@@ -411,7 +405,7 @@ def test_recorded_warnings_are_those_of_the_calls_one_by_one(server):
     local: dict = {}
     exec(WARNING_FUNCTIONS, local)
     with server.spawn([WARNING_FUNCTIONS]) as sub:
-        sent = _counting_sends(sub)
+        sent = count_requests(sub)
         proxies = {n: sub.proxy(n) for n in ("naive", "stable", "hushed")}
         sandboxed = _warning_verdicts(proxies, z)
         assert sent == ["calls"]

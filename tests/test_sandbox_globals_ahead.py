@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from autograder.sandbox import ForkServer, Limits, ProtocolError
+from tests.fixtures.sandbox_helpers import count_requests
 from tests.test_sandbox_globals import CELL, NAMES, _same
 
 LIMITS = Limits(run_wall_s=20, call_wall_s=3, call_cpu_s=1)
@@ -32,13 +33,6 @@ def plain():
     with ForkServer(LIMITS) as fs:
         yield fs
 
-
-def _counting(sub) -> list:
-    sent = []
-    original = sub._send
-    sub._send = lambda header, arrays, deadline: (sent.append(header["op"]),
-                                                  original(header, arrays, deadline))[1]
-    return sent
 
 
 def _forging_ready(body: str) -> str:
@@ -58,7 +52,7 @@ def _forging_ready(body: str) -> str:
 
 def test_the_globals_come_with_ready_and_are_what_the_request_answers(ahead, plain):
     with ahead.spawn([CELL]) as sub, plain.spawn([CELL]) as other:
-        sent = _counting(sub)
+        sent = count_requests(sub)
         got = sub.read_globals(WANTED)
         assert sent == []  # no request
         asked = other.read_globals(WANTED)
@@ -74,7 +68,7 @@ def test_the_globals_come_with_ready_and_are_what_the_request_answers(ahead, pla
 
 def test_another_list_of_names_is_asked_for(ahead):
     with ahead.spawn([CELL]) as sub:
-        sent = _counting(sub)
+        sent = count_requests(sub)
         got = sub.read_globals(["arr", "x"])
         assert sent == ["globals"]
         assert got["x"] == ("value", 3)
@@ -89,7 +83,7 @@ def test_forged_names_in_ready_only_cost_a_request(ahead):
             {"kind": "value", "value": 999}]})
     '''
     with ahead.spawn([CELL + _forging_ready(body)]) as sub:
-        sent = _counting(sub)
+        sent = count_requests(sub)
         got = sub.read_globals(WANTED)
         assert sent == ["globals"] and got["x"] == ("value", 3)
 

@@ -32,6 +32,7 @@ from autograder.sandbox import (
     SandboxDied,
     SandboxError,
 )
+from tests.fixtures.sandbox_helpers import count_requests
 
 SHORT = Limits(run_wall_s=20, call_wall_s=0.5, call_cpu_s=0.5)
 WALL = SHORT.call_wall_s
@@ -65,13 +66,6 @@ def server():
 def _patched(body: str) -> str:
     return FUNCTIONS + PATCH + textwrap.dedent(body)
 
-
-def _counting_sends(sub) -> list:
-    sent = []
-    original = sub._send
-    sub._send = lambda header, arrays, deadline: (sent.append(header["op"]),
-                                                  original(header, arrays, deadline))[1]
-    return sent
 
 
 def _honest_check(server) -> None:
@@ -442,7 +436,7 @@ def test_a_globals_ahead_answer_is_used_at_most_once(server):
     with server.spawn([cell]) as sub:
         assert sub.read_globals(["x"]) == {"x": ("value", 3)}
         assert sub.proxy("bump")() == 4
-        sent = _counting_sends(sub)
+        sent = count_requests(sub)
         assert sub.read_globals(["x"]) == {"x": ("value", 4)}
         assert sent == ["globals"]
 
@@ -450,7 +444,7 @@ def test_a_globals_ahead_answer_is_used_at_most_once(server):
 def test_a_forged_globals_ahead_answer_that_is_not_a_dict_is_ignored(server):
     body = 'header = dict(header, globals=["x", {"kind": "value", "value": 999}])'
     with server.spawn([_forging_ready(body)]) as sub:
-        sent = _counting_sends(sub)
+        sent = count_requests(sub)
         assert sub.read_globals(["x"]) == {"x": ("value", 3)}
         assert sent == ["globals"]
 
