@@ -30,16 +30,16 @@ ANSWERS = ("return", "raise", "protocol_error", "missing")
 
 
 class Returned:
-    """One call's plain result and the labels of the array arguments the grader saw changed
-    in shared memory (what ``checks.call_each`` reads)."""
+    """One call's plain result, where the grader saw its arguments change in shared memory and
+    (once named) their labels, and its numerical warnings (what ``checks.call_each`` reads)."""
 
-    __slots__ = ("value", "mutations", "changed", "warnings")
+    __slots__ = ("value", "changed", "mutations", "warnings")
 
-    def __init__(self, value, mutations, changed=None, warnings=()):
+    def __init__(self, value, changed: list, warnings=()):
         self.value = value
-        self.mutations = mutations
-        self.changed = changed  # where the changes are, until their names are known
-        self.warnings = warnings  # the numerical warnings the child recorded, as plain text
+        self.changed = changed
+        self.mutations: tuple[str, ...] = ()  # the changed arguments' names (perform_batch)
+        self.warnings = warnings
 
 
 def perform_batch(sub, entries: list, budget: tuple[float, str] | None = None) -> list | None:
@@ -101,12 +101,12 @@ def perform_batch(sub, entries: list, budget: tuple[float, str] | None = None) -
     # the changes were observed as each answer arrived; the names that word their messages
     # are asked for now that the child waits again (only for calls with a change)
     for (proxy, _, _), call, outcome in zip(entries, calls, outcomes):
-        if isinstance(outcome, Returned) and outcome.changed is not None:
+        if isinstance(outcome, Returned) and outcome.changed:
             # (not once the grading budget is spent: then the arguments are arg0, arg1...)
             in_time = budget is None or time.monotonic() <= budget[0]
             labels = ask_labels(sub, proxy.name, call) \
                 if in_time and call.needs_labels(outcome.changed) else None
-            outcome.mutations, outcome.changed = call.named(outcome.changed, labels), None
+            outcome.mutations = call.named(outcome.changed, labels)
     return outcomes
 
 
@@ -131,4 +131,4 @@ def _outcome(sub, proxy: Proxy, call: CallArguments, msg: dict, arrs: list):
             call.adopt_states(msg.get("rng"), arrs)
         except ProtocolError as exc:
             return exc
-    return Returned(value, (), changed, _warnings(msg.get("warnings")))
+    return Returned(value, changed, _warnings(msg.get("warnings")))

@@ -197,15 +197,12 @@ class CallArguments:
         return [where for where, placement in self.placements if self.arena.changed(placement)]
 
     def needs_labels(self, changed: list) -> bool:
-        return bool(changed or self.unverified) and any(isinstance(w, int)
-                                                        for w in (*changed, *self.unverified))
+        """Whether a positional argument must be named (keywords name themselves)."""
+        return any(isinstance(w, int) for w in (*changed, *self.unverified))
 
     @staticmethod
     def named(wheres: list, labels) -> tuple[str, ...]:
         return tuple(dict.fromkeys(_label(where, labels) for where in wheres))
-
-    def mutations(self, labels) -> tuple[str, ...]:
-        return self.named(self.changed(), labels)
 
     def unverified_labels(self, labels) -> tuple[str, ...]:
         return self.named(self.unverified, labels)
