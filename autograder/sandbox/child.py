@@ -133,7 +133,16 @@ def confine(spec: dict, sock_fd: int, out_fd: int, report: dict | None = None,
     step("cgroups", join_cgroups)
     os.environ.clear()
     os.environ.update(spec["env"])
-    step("netns", lambda: _linux.unshare(_linux.CLONE_NEWNET | _linux.CLONE_NEWIPC))
+    def isolate_network():
+        # System V IPC objects outlive their process: a namespace of its own, always. The
+        # network: the fork server's empty namespace where seccomp forbids sockets (see
+        # Zygote._leave_network), else a namespace of its own; never the grader's.
+        own_net = 0 if spec.get("server_netns") is True else _linux.CLONE_NEWNET
+        _linux.unshare(_linux.CLONE_NEWIPC | own_net)
+        if os.stat("/proc/self/ns/net").st_ino == spec.get("host_netns"):
+            raise OSError("the sandbox is in the grader's network namespace")
+
+    step("netns", isolate_network)
     step("userns", _linux.enter_user_and_net_namespace)
     step("tmpfs", lambda: _linux.private_tmpfs(spec["workdir"], spec["limits"]["disk_mb"],
                                                 uid, spec.get("gid")))
@@ -256,9 +265,7 @@ class Session:
 
     # -- cells
     def run_cells(self, cells: list, compiled=None, arrs=(), wanted_globals=None) -> None:
-        from IPython.core.inputtransformer2 import TransformerManager
-
-        tm = TransformerManager()
+        tm = None  # IPython's transformer, made only for a cell the grader did not compile
         # Before any student code: from here on, how the process ends is the student's doing
         # (an exit code of 71 in a cell is not a set-up failure; see Submission._on_death)
         self.send({"op": "started"})
@@ -278,6 +285,10 @@ class Session:
                 # the grader's transform and compile of this cell (sandbox/cellcode.py), else ours
                 ready = _precompiled(compiled, i, arrs, fname)
                 if ready is None:
+                    if tm is None:
+                        from IPython.core.inputtransformer2 import TransformerManager
+
+                        tm = TransformerManager()
                     code = tm.transform_cell(src if isinstance(src, str) else "")
                     ready = code, compile(code, fname, "exec")
                 code, obj = ready
