@@ -95,6 +95,7 @@ def warm_up() -> None:
     np.testing.assert_allclose(a, a)
     np.random.seed(0)
     np.random.rand(2)
+    child.prepare()
 
 
 def _children_of_self() -> list[int]:
