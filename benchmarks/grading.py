@@ -22,7 +22,10 @@ In one run it
    two alternating, one grading each per repeat: the median of the paired differences, in ms
    per submission, is the sandbox's overhead, in wall-clock time and in CPU
    time (this process plus the sandboxes, from ``/proc``: a figure much less moved by whatever
-   else the machine runs);
+   else the machine runs); that CPU is then split by process (the grader, the sandboxes, the
+   fork server) against the parts of an in-process grading (parsing, cells, the student's
+   calls, the tests' own work), with the pages each sandbox copies from the fork server and
+   the price of a bare sandbox (``benchmarks/overhead_parts.py``): what the overhead is made of;
 4. samples ``/proc`` while step 1 runs: the peak memory of each worker's process tree (the worker,
    its fork server and the sandboxes it forked), as the sum of proportional set sizes (PSS, which
    counts copy-on-write pages shared with the fork server once), plus the peak RSS (VmHWM) of the
@@ -65,6 +68,8 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import overhead_parts  # noqa: E402  (benchmarks/ is not a package)
 
 TARGET_OVERHEAD_MS = 20.0
 TARGET_SPEEDUP = 100.0
@@ -290,6 +295,7 @@ class Figures:
     growth_per_submission_ratio: float | None = None
     pages_seconds: float | None = None
     breakdown_ms: dict = field(default_factory=dict)
+    cpu_parts: dict = field(default_factory=dict)  # benchmarks/overhead_parts.py
     n_cases: int = 0
     proxy_calls: int = 0
     batches: int = 0
@@ -445,16 +451,18 @@ def _measure_pinned(hw: str, bundle: Path, notebook: Path, repeats: int, figures
             sandbox_times, rows, differences = [], [], []
             zygote = grader.server.zygote_pid
             sandbox_cpu = 0.0
+            cpu_parts = overhead_parts.Parts()
             try:
                 for _ in range(max(1, -(-repeats // ROUND))):
                     grader.grade(task)  # its sandbox was prepared while the last round settled
-                    cpu0 = _tree_cpu_s(zygote)
+                    cpu0, reading = _tree_cpu_s(zygote), overhead_parts.Reading.now(zygote)
                     mine = []
                     for _ in range(ROUND):
                         started = time.perf_counter()
                         grader.grade(task)
                         mine.append(time.perf_counter() - started)
                     sandbox_cpu += (_tree_cpu_s(zygote) - cpu0) / ROUND
+                    cpu_parts.add(overhead_parts.Reading.now(zygote).minus(reading), ROUND)
                     time.sleep(SETTLE_S)  # the last close and the next preparation, not timed
                     theirs = []
                     for _ in range(ROUND):
@@ -468,6 +476,13 @@ def _measure_pinned(hw: str, bundle: Path, notebook: Path, repeats: int, figures
                     rows += theirs
                     differences.append(statistics.median(mine) * 1000
                                        - statistics.median(r["wall_ms"] for r in theirs))
+                splits = []
+                for _ in range(5):  # the in-process grading's parts (untimed gradings)
+                    baseline.stdin.write("split\n")
+                    baseline.stdin.flush()
+                    splits.append(json.loads(baseline.stdout.readline()))
+                inprocess_split = {f"{k}_ms": statistics.median(s[k] for s in splits)
+                                   for k in splits[0]}
             finally:
                 baseline.stdin.close()
                 baseline.wait(timeout=60)
@@ -475,10 +490,14 @@ def _measure_pinned(hw: str, bundle: Path, notebook: Path, repeats: int, figures
             server = grader.server
             parts: dict[str, list[float]] = {"bare": [], "spawn": [], "tests": [], "close": []}
             for i in range(repeats + 1):
+                reading = overhead_parts.Reading.now(server.zygote_pid)
                 t0 = time.perf_counter()
                 sub = server.spawn(["x = 1"])
                 sub.close()
                 t1 = time.perf_counter()
+                if i:
+                    cpu_parts.add(overhead_parts.Reading.now(server.zygote_pid).minus(reading), 1,
+                                  bare=True)
                 sub = server.spawn(cells)
                 t2 = time.perf_counter()
                 try:
@@ -514,6 +533,7 @@ def _measure_pinned(hw: str, bundle: Path, notebook: Path, repeats: int, figures
     figures.sandbox_cpu_ms = sandbox_cpu * 1000
     figures.inprocess_cpu_ms = statistics.median(row["cpu_ms"] for row in rows)
     figures.overhead_cpu_ms = figures.sandbox_cpu_ms - figures.inprocess_cpu_ms
+    figures.cpu_parts = cpu_parts.as_dict(inprocess_split, figures.requests)
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -559,6 +579,8 @@ def report(f: Figures) -> list[tuple[str, bool | None]]:
               f"with one trivial cell and close: {b['bare']:.1f} ms), every case through proxies "
               f"{b['tests']:.1f} ms ({f.proxy_calls} proxy calls, {f.batches} batched requests "
               f"among them, and {f.loops} step loops run in the sandbox, callbacks not counted), close {b['close']:.1f} ms")
+    for line in overhead_parts.lines(f.cpu_parts):
+        print(line)
     startup_ok = None if f.startup_s is None else f.startup_s < TARGET_STARTUP_S
     checks.append(("startup", startup_ok))
     shown = "n/a" if f.startup_s is None else f"{f.startup_s:.2f} s"

@@ -37,13 +37,22 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def grade_once(task: dict, assignment: str, questions: list, transformer) -> tuple[float, float]:
-    """(score, max score) of one in-process grading: parse, run the cells, run every case."""
+def grade_once(task: dict, assignment: str, questions: list, transformer,
+               split: dict | None = None) -> tuple[float, float]:
+    """(score, max score) of one in-process grading: parse, run the cells, run every case.
+
+    With ``split`` (a dict), the CPU milliseconds of its parts are put there: ``parse``,
+    ``cells``, ``student`` (inside the functions the tests call, outermost calls) and ``tests``
+    (the rest of the cases: the tests' own work). The timing wrappers cost a little: a split
+    grading is not one of the timed ones."""
     from autograder.grade.inputs import load_cells
     from autograder.runner import run_question
     from autograder.sandbox import shims
 
+    clock = time.process_time
+    t0 = clock()
     cells, _ = load_cells(task, assignment)
+    t1 = clock()
     namespace: dict = {"__name__": "__main__"}
     shims.install(namespace)
     output = io.StringIO()  # what a kernel or the sandbox captures
@@ -54,8 +63,43 @@ def grade_once(task: dict, assignment: str, questions: list, transformer) -> tup
                 exec(compile(code, f"<code cell {index + 1}>", "exec"), namespace)
             except Exception:
                 pass
+    t2 = clock()
+    inside = [0.0]
+    if split is not None:
+        _time_student_calls(namespace, questions, inside, clock)
     results = [run_question(question, namespace) for question in questions]
+    if split is not None:
+        t3 = clock()
+        split.update(parse=(t1 - t0) * 1000, cells=(t2 - t1) * 1000, student=inside[0] * 1000,
+                     tests=(t3 - t2 - inside[0]) * 1000)
     return sum(r.score for r in results), sum(r.max_score for r in results)
+
+
+def _time_student_calls(namespace: dict, questions: list, inside: list, clock) -> None:
+    """Wrap the functions the tests take so the CPU spent in them (outermost calls only: a
+    student function calling another is counted once) adds up in ``inside[0]``."""
+    import functools
+
+    depth = [0]
+
+    def timed(fn):
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            if depth[0]:
+                return fn(*args, **kwargs)
+            depth[0] += 1
+            start = clock()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                inside[0] += clock() - start
+                depth[0] -= 1
+        return call
+
+    wanted = {p for q in questions for c in q.cases for p in c.params if p != "env"}
+    for name in wanted:
+        if callable(namespace.get(name)) and not isinstance(namespace[name], type):
+            namespace[name] = timed(namespace[name])
 
 
 def measure(bundle: Path, notebook: Path, assignment: str, repeats: int) -> dict:
@@ -94,7 +138,13 @@ def serve(bundle: Path, notebook: Path, assignment: str) -> None:
     transformer = TransformerManager()
     grade_once(task, assignment, questions, transformer)  # warm-up (imports, caches)
     out = sys.stdout
-    for _line in sys.stdin:
+    for line in sys.stdin:
+        if line.strip() == "split":  # the parts of one (untimed) grading, CPU ms
+            parts: dict = {}
+            grade_once(task, assignment, questions, transformer, parts)
+            out.write(json.dumps(parts) + "\n")
+            out.flush()
+            continue
         wall0, cpu0 = time.perf_counter(), _cpu_s()
         score = grade_once(task, assignment, questions, transformer)
         row = {"wall_ms": (time.perf_counter() - wall0) * 1000, "cpu_ms": (_cpu_s() - cpu0) * 1000,

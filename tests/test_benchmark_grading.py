@@ -37,7 +37,9 @@ def test_benchmark_smoke(tmp_path, capsys):
     out = capsys.readouterr().out
     for needle in ("submissions/s", "otter run", "throughput ratio", "target >= 100x",
                    "sandbox overhead per submission", "target <= 20 ms", "in CPU time",
-                   "start-up", "target < 1 s", "peak memory per worker", "target <= 300 MB"):
+                   "start-up", "target < 1 s", "peak memory per worker", "target <= 300 MB",
+                   "where the CPU overhead goes", "pages copied from the fork server",
+                   "the fixed price per submission"):
         assert needle in out, needle
     figures = json.loads(figures_path.read_text())
     assert figures["n"] == 3 and figures["ours_rate"] > 0
@@ -47,6 +49,16 @@ def test_benchmark_smoke(tmp_path, capsys):
     assert figures["scores_compared"] == 1 and figures["scores_agree"] == 1, figures
     assert figures["sandbox_ms"] > 0 and figures["inprocess_ms"] > 0
     assert figures["sandbox_cpu_ms"] > 0 and figures["inprocess_cpu_ms"] > 0
+    # where the overhead goes: every process's share measured, the in-process grading split
+    parts = figures["cpu_parts"]
+    for key in ("grader_cpu_ms", "sandboxes_cpu_ms", "bare_cpu_ms", "inprocess_tests_ms",
+                "inprocess_cells_ms", "inprocess_student_ms", "inprocess_parse_ms"):
+        assert parts[key] > 0, (key, parts)
+    assert parts["sandbox_page_copies"] > 0 and parts["requests"] == figures["requests"]
+    # the split accounts for the in-process grading it splits (CPU, within a loose margin:
+    # the split grading is a separate, untimed one)
+    split = sum(parts[f"inprocess_{k}_ms"] for k in ("parse", "cells", "student", "tests"))
+    assert 0.5 * figures["inprocess_cpu_ms"] < split < 2 * figures["inprocess_cpu_ms"], parts
     assert figures["startup_s"] is not None and figures["startup_s"] > 0
     assert set(figures["breakdown_ms"]) == {"bare", "spawn", "tests", "close"}
     # hw1's hidden cases batch some of their calls (checks.call_each): fewer round trips
