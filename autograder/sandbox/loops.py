@@ -132,6 +132,20 @@ def _slot(node):
     return ("v", node[1])
 
 
+_SLOT_CODES = {"theta": 1, "grad": 2, "state": 3, "step": 4}
+
+
+def _code(node):
+    """A slot as ``(code, payload)``: 0 a constant (the payload), 1-4 theta, grad, the state,
+    the step number, 5 an item of the state (the payload its index)."""
+    kind, key = node
+    if kind == "v":
+        return 0, key
+    if isinstance(key, tuple):
+        return 5, key[1]
+    return _SLOT_CODES[key], None
+
+
 class Plan:
     """A decoded loop request."""
 
@@ -167,23 +181,22 @@ class Plan:
         else:
             raise LoopError("malformed returns")
         self.grad = gradient(plan.get("grad"))
+        self._codes = None  # see arguments
+        # whether a step returns items of the state (then the state is rebuilt each step)
+        self._items = self.returns is not None and any(isinstance(r, tuple) for r in self.returns)
 
     def arguments(self, theta, grad, state, t):
-        def fill(node):
-            kind, key = node
-            if kind == "v":
-                return key
-            if key == "theta":
-                return theta
-            if key == "grad":
-                return grad
-            if key == "state":
-                return state
-            if key == "step":
-                return t
-            return state[key[1]]
-
-        return [fill(a) for a in self.args], {k: fill(v) for k, v in self.kwargs}
+        if self._codes is None:  # each slot as (code, payload), worked out once per loop
+            self._codes = ([_code(a) for a in self.args],
+                           [(k, *_code(v)) for k, v in self.kwargs])
+        given = (None, theta, grad, state, t)
+        args = []
+        for code, payload in self._codes[0]:
+            args.append(payload if code == 0 else given[code] if code < 5 else state[payload])
+        kwargs = {}
+        for name, code, payload in self._codes[1]:
+            kwargs[name] = payload if code == 0 else given[code] if code < 5 else state[payload]
+        return args, kwargs
 
     def unpack(self, out, state):
         """``(theta, state)`` from a step's output, or None when it is not of the declared form
@@ -193,7 +206,7 @@ class Plan:
         if not isinstance(out, (tuple, list)) or len(out) != len(self.returns):
             return None
         items = None
-        if any(isinstance(r, tuple) for r in self.returns):
+        if self._items:
             try:
                 items = list(state)
             except TypeError:
@@ -230,6 +243,15 @@ def is_plain(value, depth: int = 0) -> bool:
     each step's output the way sending it would."""
     if depth > 64:
         return False
+    kind = type(value)
+    if kind is np.ndarray:  # (the usual step output: an array, or a tuple of arrays)
+        dt = value.dtype
+        return dt.kind in "biufc" and dt.fields is None and dt.subdtype is None
+    if kind is tuple or kind is list:
+        for v in value:
+            if not is_plain(v, depth + 1):
+                return False
+        return True
     if value is None or isinstance(value, (bool, int, float, complex, str)):
         return True
     if isinstance(value, np.ndarray):
