@@ -122,6 +122,12 @@ def encode(value, arrays: list, on_other: Callable | None = None, _depth: int = 
         return value
     elif kind is list:  # (a copy: converting an element may run code that changes the list)
         return [encode(v, arrays, on_other, _depth + 1, on_array) for v in list(value)]
+    elif kind is np.ndarray:
+        return _encode_array(value, arrays, on_other, on_array)
+    elif kind is tuple:
+        return {"t": [encode(v, arrays, on_other, _depth + 1, on_array) for v in value]}
+    elif kind is dict:
+        return _encode_dict(value, arrays, on_other, _depth, on_array)
     if value is None or isinstance(value, bool):
         return None if value is None else bool(value)
     if isinstance(value, int):
@@ -143,33 +149,41 @@ def encode(value, arrays: list, on_other: Callable | None = None, _depth: int = 
             return on_other(value)
         raise CodecError(not_plain_message(value))
     if isinstance(value, np.ndarray):
-        try:
-            arr = plain_array(value)
-        except CodecError:
-            if on_other is not None:
-                return on_other(value)
-            raise
-        if on_array is not None:
-            tag = on_array(arr)
-            if tag is not None:
-                return tag
-        if len(arrays) >= MAX_ARRAYS:
-            raise CodecError("too many arrays in one value")
-        arrays.append(npy_bytes(arr))
-        return {"a": len(arrays) - 1}
+        return _encode_array(value, arrays, on_other, on_array)
     if isinstance(value, (list, tuple)):
         items = [encode(v, arrays, on_other, _depth + 1, on_array) for v in list(value)]
         return {"t": items} if isinstance(value, tuple) else items
     if isinstance(value, dict):
-        out = []
-        for k, v in list(value.items()):
-            if not isinstance(k, str):
-                raise CodecError(f"dict keys must be str, got {_type_name(k)}")
-            out.append([str(k), encode(v, arrays, on_other, _depth + 1, on_array)])
-        return {"d": out}
+        return _encode_dict(value, arrays, on_other, _depth, on_array)
     if on_other is not None:
         return on_other(value)
     raise CodecError(not_plain_message(value))
+
+
+def _encode_array(value, arrays: list, on_other, on_array):
+    try:
+        arr = plain_array(value)
+    except CodecError:
+        if on_other is not None:
+            return on_other(value)
+        raise
+    if on_array is not None:
+        tag = on_array(arr)
+        if tag is not None:
+            return tag
+    if len(arrays) >= MAX_ARRAYS:
+        raise CodecError("too many arrays in one value")
+    arrays.append(npy_bytes(arr))
+    return {"a": len(arrays) - 1}
+
+
+def _encode_dict(value, arrays: list, on_other, _depth: int, on_array):
+    out = []
+    for k, v in list(value.items()):
+        if not isinstance(k, str):
+            raise CodecError(f"dict keys must be str, got {_type_name(k)}")
+        out.append([str(k), encode(v, arrays, on_other, _depth + 1, on_array)])
+    return {"d": out}
 
 
 # ----------------------------------------------------------------------------- decoding
