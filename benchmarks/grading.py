@@ -68,8 +68,20 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import overhead_parts  # noqa: E402  (benchmarks/ is not a package)
+
+
+def _load_sibling(name: str):
+    """A module of benchmarks/ by its file (benchmarks/ is not a package, and putting it on
+    sys.path would shadow ``distributed`` with benchmarks/distributed.py)."""
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}",
+                                                  Path(__file__).resolve().parent / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # (dataclasses look their module up there)
+    spec.loader.exec_module(module)
+    return module
+
+
+overhead_parts = _load_sibling("overhead_parts")
 
 TARGET_OVERHEAD_MS = 20.0
 TARGET_SPEEDUP = 100.0

@@ -17,14 +17,18 @@ non-root grader, which is how the test-suite covers that path):
   common stdlib modules, and never imports ``solutions``, ``otter`` or tests;
 - per submission a forked child: ``setsid``, inherited fds closed, clean env, its own pids and
   memory cgroups (root), rlimits (CPU re-armed per call, AS = inherited + memory_mb, FSIZE,
-  NOFILE, NPROC per slot uid, CORE=0, oom_score_adj=1000), network+IPC namespace (root, or a user
-  namespace otherwise), a private mount namespace with a size-limited tmpfs as working directory
+  NOFILE, NPROC per slot uid, CORE=0, oom_score_adj=1000), an IPC namespace of its own and a
+  network namespace: the fork server's empty one where seccomp is in force (the fork server
+  left the grader's at configure; seccomp forbids every socket call), else one of its own (root,
+  or a user namespace otherwise), never the grader's (checked), a private mount namespace with a size-limited tmpfs as working directory
   (and, when the interpreter lives under /root, only its standard library bind-mounted back
   read-only), Landlock (files: the interpreter's libraries read-only, the working directory
   read-write; no TCP; signals and abstract sockets scoped), ``setresuid`` to a dedicated uid
   per concurrent slot (60000+, root only), ``PR_SET_PDEATHSIG``, and a seccomp filter (no
   sockets, exec, fork (threads allowed), ptrace, namespaces, mounts, signals to other
-  processes); any protection the probe found working that then fails aborts the child;
+  processes); any protection the probe found working that then fails aborts the child; what
+  is the same for every child (the seccomp program, the Landlock plan, a copy of the builtins
+  module, the environment) is prepared once in the fork server and inherited;
 - the grader enforces wall-clock limits, watches the child's CPU time and output (capped;
   a flood kills), and talks to the child only through :mod:`.codec` (JSON + validated .npy
   frames, never pickle); close() kills the process group, the cgroups' tasks and (when the child
