@@ -392,6 +392,9 @@ def _recv_exact(sock, n: int, deadline: float | None, poll: Callable | None,
                 raise Closed()
             if k > 0:
                 got += k
+                if poll is not None and time.monotonic() - last_poll >= 0.25:
+                    last_poll = time.monotonic()  # (a trickling peer is polled too)
+                    poll()
                 continue
         while waiting:
             now = time.monotonic()
@@ -403,11 +406,12 @@ def _recv_exact(sock, n: int, deadline: float | None, poll: Callable | None,
             for fd in r:
                 if fd is not sock and watch and fd in watch and watch[fd]() is False:
                     del watch[fd]  # the callback reports end of file
+            # every 0.25 s whether or not bytes arrived (see Reader._fill)
+            if poll is not None and time.monotonic() - last_poll >= 0.25:
+                last_poll = time.monotonic()
+                poll()
             if sock in r:
                 break
-            if poll is not None and now - last_poll >= 0.25:
-                last_poll = now
-                poll()
         try:
             k = sock.recv_into(view[got:], n - got)
         except (ConnectionResetError, BrokenPipeError):

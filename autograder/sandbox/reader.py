@@ -28,6 +28,9 @@ class Reader:
         self.buf = bytearray(CHUNK)
         self.start = 0  # unread bytes are buf[start:end]
         self.end = 0
+        # when poll() last ran: kept across messages, so that a peer sending a stream of bytes
+        # (an answer trickling in, or message after message) is polled as often as a silent one
+        self.last_poll = time.monotonic()
 
     def _room(self, need: int) -> None:
         """Make buf[start:] able to hold ``need`` bytes."""
@@ -52,7 +55,6 @@ class Reader:
         self._room(need)
         view = memoryview(self.buf)
         waiting = deadline is not None or poll is not None or bool(watch)
-        last_poll = time.monotonic()
         while self.end - self.start < need:
             if waiting:
                 # wait first: the peer is usually still computing its answer
@@ -66,11 +68,13 @@ class Reader:
                     for fd in r:
                         if fd is not self.sock and watch and fd in watch and watch[fd]() is False:
                             del watch[fd]  # the callback reports end of file
+                    # polled every 0.25 s whether or not bytes arrived: a peer that keeps the
+                    # socket readable (a byte at a time) must not keep its CPU time unchecked
+                    if poll is not None and time.monotonic() - self.last_poll >= 0.25:
+                        self.last_poll = time.monotonic()
+                        poll()
                     if self.sock in r:
                         break
-                    if poll is not None and time.monotonic() - last_poll >= 0.25:
-                        last_poll = time.monotonic()
-                        poll()
             try:
                 k = self.sock.recv_into(view[self.end:], len(self.buf) - self.end)
             except (ConnectionResetError, BrokenPipeError):
