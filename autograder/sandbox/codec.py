@@ -303,12 +303,23 @@ def decode(node, arrays: list, on_handle: Callable | None = None, _depth: int = 
         raise CodecError("value has too many elements")
     if _depth > MAX_DEPTH:
         raise CodecError(f"value nested deeper than {MAX_DEPTH} levels")
+    # (what json gives: exact types, the usual ones first)
+    kind = type(node)
+    if kind is str or kind is float or kind is int:
+        return node
+    if kind is list:
+        return [decode(v, arrays, on_handle, _depth + 1, _budget) for v in node]
     if node is None or isinstance(node, (bool, int, float, str)):
         return node
     if isinstance(node, list):
         return [decode(v, arrays, on_handle, _depth + 1, _budget) for v in node]
     if isinstance(node, dict) and len(node) == 1:
         (tag, val), = node.items()
+        if tag == "a" and type(val) is int:
+            if not 0 <= val < len(arrays) or val in _budget[1]:
+                raise CodecError("bad array reference")
+            _budget[1].add(val)
+            return arrays[val]
         if tag == "t" and isinstance(val, list):
             return tuple(decode(v, arrays, on_handle, _depth + 1, _budget) for v in val)
         if tag == "d" and isinstance(val, list):
@@ -318,11 +329,6 @@ def decode(node, arrays: list, on_handle: Callable | None = None, _depth: int = 
                     raise CodecError("malformed dict entry")
                 out[pair[0]] = decode(pair[1], arrays, on_handle, _depth + 1, _budget)
             return out
-        if tag == "a" and type(val) is int:
-            if not 0 <= val < len(arrays) or val in _budget[1]:
-                raise CodecError("bad array reference")
-            _budget[1].add(val)
-            return arrays[val]
         if tag == "c" and isinstance(val, list) and len(val) == 2:
             re_, im_ = (decode(v, arrays, None, _depth + 1, _budget) for v in val)
             if not all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in (re_, im_)):
