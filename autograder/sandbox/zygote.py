@@ -27,6 +27,8 @@ import socket
 import sys
 import time
 
+from .resources import read_text
+
 PREIMPORT = [
     "abc", "argparse", "array", "ast", "bisect", "base64", "calendar", "cmath", "collections",
     "collections.abc", "colorsys", "contextlib", "copy", "csv", "dataclasses", "datetime",
@@ -103,9 +105,8 @@ def _children_of_self() -> list[int]:
     try:
         for tid in os.listdir("/proc/self/task"):
             try:
-                with open(f"/proc/self/task/{tid}/children") as f:
-                    out.extend(int(p) for p in f.read().split())
-            except OSError:
+                out.extend(int(p) for p in read_text(f"/proc/self/task/{tid}/children").split())
+            except (OSError, ValueError):
                 pass
     except OSError:
         pass
@@ -190,9 +191,8 @@ class Zygote:
             left = False
             for cg in cgroups:
                 try:
-                    with open(os.path.join(cg, "cgroup.procs")) as f:
-                        pids = [int(p) for p in f.read().split()]
-                except OSError:
+                    pids = [int(p) for p in read_text(cg + "/cgroup.procs").split()]
+                except (OSError, ValueError):
                     continue
                 for p in pids:
                     left = True
@@ -216,8 +216,7 @@ class Zygote:
                 if pid in self.children:
                     continue
                 try:
-                    with open(f"/proc/{pid}/status") as f:
-                        ruid = int(f.read().split("\nUid:")[1].split()[0])
+                    ruid = int(read_text(f"/proc/{pid}/status").split("\nUid:")[1].split()[0])
                 except (OSError, IndexError, ValueError):
                     continue
                 if ruid != uid:
