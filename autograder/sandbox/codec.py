@@ -77,7 +77,7 @@ def plain_array(x) -> np.ndarray:
 
 _HEADER_CACHE_MAX = 1024
 _npy_headers: dict = {}   # (dtype.str, fortran_order, shape) -> the .npy header numpy writes
-_parsed_headers: dict = {}  # the bytes of a .npy header -> numpy's (shape, fortran, dtype) for it
+_parsed_headers: dict = {}  # the bytes of a .npy header -> its checked parse (see _parse_header)
 
 
 def npy_bytes(arr: np.ndarray) -> bytes:
@@ -192,34 +192,40 @@ def _encode_dict(value, arrays: list, on_other, _depth: int, on_array):
 def parse_npy(data, max_bytes: int = MAX_MESSAGE_BYTES) -> np.ndarray:
     """Parse one untrusted .npy frame without pickle and without trusting its sizes."""
     key = _header_key(data)
-    cached = _parsed_headers.get(key) if key is not None else None
-    if cached is not None:
-        shape, fortran, dtype = cached
-        offset = len(key)
-    else:
-        bio = io.BytesIO(data)
-        try:
-            version = npformat.read_magic(bio)
-            if version == (1, 0):
-                shape, fortran, dtype = npformat.read_array_header_1_0(
-                    bio, max_header_size=MAX_HEADER)
-            elif version == (2, 0):
-                shape, fortran, dtype = npformat.read_array_header_2_0(
-                    bio, max_header_size=MAX_HEADER)
-            else:
-                raise CodecError(f"unsupported .npy version {version}")
-        except CodecError:
-            raise
-        except Exception as exc:  # ValueError, SyntaxError, ... from the header parser
-            raise CodecError(f"malformed array header: {type(exc).__name__}: "
-                             f"{str(exc)[:200]}") from None
-        offset = bio.tell()
-        if key is not None and len(key) == offset:
-            # numpy's parse is a pure function of these bytes: remember it (the checks below
-            # still run on every array)
-            if len(_parsed_headers) >= _HEADER_CACHE_MAX:
-                _parsed_headers.clear()
-            _parsed_headers[key] = (shape, fortran, dtype)
+    known = _parsed_headers.get(key) if key is not None else None
+    if known is None:
+        known = _parse_header(data, key)
+    shape, order, dtype, count, nbytes, offset = known
+    if nbytes > max_bytes:
+        raise CodecError(f"array too large ({nbytes} bytes > {max_bytes})")
+    if len(data) - offset != nbytes:
+        raise CodecError(f"array payload is {len(data) - offset} bytes, header says {nbytes}")
+    if count == 0:
+        return np.empty(shape, dtype=dtype, order=order)
+    flat = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
+    return flat.reshape(shape, order=order).copy(order="K")
+
+
+def _parse_header(data, key: bytes | None) -> tuple:
+    """``(shape, order, dtype, count, nbytes, offset)`` of a frame's header, checked: the
+    dtype a plain numeric one, the shape non-negative ints whose product stays below the
+    largest message. A pure function of the header's bytes, so the result is remembered for
+    headers seen again (the length check against the frame is parse_npy's, every time)."""
+    bio = io.BytesIO(data)
+    try:
+        version = npformat.read_magic(bio)
+        if version == (1, 0):
+            shape, fortran, dtype = npformat.read_array_header_1_0(bio, max_header_size=MAX_HEADER)
+        elif version == (2, 0):
+            shape, fortran, dtype = npformat.read_array_header_2_0(bio, max_header_size=MAX_HEADER)
+        else:
+            raise CodecError(f"unsupported .npy version {version}")
+    except CodecError:
+        raise
+    except Exception as exc:  # ValueError, SyntaxError, ... from the header parser
+        raise CodecError(f"malformed array header: {type(exc).__name__}: "
+                         f"{str(exc)[:200]}") from None
+    offset = bio.tell()
     if (dtype.kind not in ARRAY_KINDS or dtype.fields is not None or dtype.subdtype is not None
             or dtype.hasobject):
         raise CodecError(f"array dtype {dtype!s} is not allowed (bool, int, float, complex only)")
@@ -230,18 +236,14 @@ def parse_npy(data, max_bytes: int = MAX_MESSAGE_BYTES) -> np.ndarray:
         if type(dim) is not int or dim < 0:
             raise CodecError("malformed array shape")
         count *= dim
-        if count > max_bytes:
+        if count > MAX_MESSAGE_BYTES:
             raise CodecError("array too large")
-    nbytes = count * dtype.itemsize
-    if nbytes > max_bytes:
-        raise CodecError(f"array too large ({nbytes} bytes > {max_bytes})")
-    if len(data) - offset != nbytes:
-        raise CodecError(f"array payload is {len(data) - offset} bytes, header says {nbytes}")
-    order = "F" if fortran else "C"
-    if count == 0:
-        return np.empty(shape, dtype=dtype, order=order)
-    flat = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
-    return flat.reshape(shape, order=order).copy(order="K")
+    known = (shape, "F" if fortran else "C", dtype, count, count * dtype.itemsize, offset)
+    if key is not None and len(key) == offset:
+        if len(_parsed_headers) >= _HEADER_CACHE_MAX:
+            _parsed_headers.clear()
+        _parsed_headers[key] = known
+    return known
 
 
 _HEADER_KEY_MAX = 512  # longer headers (rare: many dimensions) are parsed every time

@@ -93,16 +93,21 @@ class Reader:
     def recv_msg(self, *, deadline: float | None = None, poll: Callable | None = None,
                  max_bytes: int = codec.MAX_MESSAGE_BYTES, watch: dict | None = None):
         """As :func:`codec.recv_msg`: ``(header_dict, [ndarray, ...])``, with the same errors."""
+        # (each part is read from the buffer in place when it is there already, the usual case
+        # once the head has arrived; _fill only when it is not)
         head = codec._HEAD.size
-        self._fill(head, deadline, poll, watch)
-        magic, jlen, narr = codec._HEAD.unpack(self._take(head))
+        if self.end - self.start < head:
+            self._fill(head, deadline, poll, watch)
+        magic, jlen, narr = codec._HEAD.unpack_from(self.buf, self.start)
+        self.start += head
         if magic != codec.MAGIC:
             raise codec.CodecError("bad message magic")
         if jlen > codec.MAX_JSON_BYTES:
             raise codec.CodecError("message structure too large")
         if narr > codec.MAX_ARRAYS:
             raise codec.CodecError("too many arrays in one message")
-        self._fill(jlen, deadline, poll, watch)
+        if self.end - self.start < jlen:
+            self._fill(jlen, deadline, poll, watch)
         header = codec.loads_json(bytes(self._take(jlen)))
         if not isinstance(header, dict):
             raise codec.CodecError("malformed message")
@@ -110,12 +115,15 @@ class Reader:
         total = 0
         alen_size = codec._ALEN.size
         for _ in range(narr):
-            self._fill(alen_size, deadline, poll, watch)
-            (alen,) = codec._ALEN.unpack(self._take(alen_size))
+            if self.end - self.start < alen_size:
+                self._fill(alen_size, deadline, poll, watch)
+            (alen,) = codec._ALEN.unpack_from(self.buf, self.start)
+            self.start += alen_size
             total += alen
             if total > max_bytes:
                 raise codec.CodecError(f"value too large (more than {max_bytes} bytes of arrays)")
-            self._fill(alen, deadline, poll, watch)
+            if self.end - self.start < alen:
+                self._fill(alen, deadline, poll, watch)
             arrays.append(codec.parse_npy(self._take(alen), max_bytes))  # (parse copies)
         if self.start == self.end:
             self.start = self.end = 0
