@@ -144,6 +144,7 @@ def confine(spec: dict, sock_fd: int, out_fd: int, report: dict | None = None,
     uid = spec.get("uid")
     step("cgroups", join_cgroups)
     _set_environment(spec["env"])
+
     def isolate_network():
         # System V IPC objects outlive their process: a namespace of its own, always. The
         # network: the fork server's empty namespace where seccomp forbids sockets (see
