@@ -101,7 +101,7 @@ def lines(parts: dict) -> list[str]:
         return []
     p = parts
     tests, student = p["inprocess_tests_ms"], p["inprocess_cells_ms"] + p["inprocess_student_ms"]
-    grader_extra = p["grader_cpu_ms"] - tests - p.get("inprocess_parse_ms", 0.0)
+    grader_extra = p["grader_cpu_ms"] - tests - p["inprocess_parse_ms"]
     sandbox_extra = p["sandboxes_cpu_ms"] - student
     requests = max(1, int(p["requests"]))
     out = [

@@ -4,13 +4,14 @@ Where seccomp is in force, sandboxes share their fork server's empty network nam
 fork server left the grader's for it at configure) instead of creating one each; elsewhere each
 sandbox still creates its own. System V IPC gets a namespace per sandbox either way. These tests
 try what a submission could do with a namespace it shares with the submissions before and after
-it, and check that nothing of it reaches the grader's network or the next submission.
+it, and check that nothing of it reaches the next submission (that the grader's own listener stays
+unreachable is tests/test_sandbox_hostile.py::test_network_is_unreachable, for both kinds of
+server).
 """
 
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 
@@ -79,8 +80,7 @@ def test_ipc_namespace_is_per_sandbox(server):
 def test_no_socket_can_be_made_in_the_shared_namespace(server, cell):
     with server.spawn([cell]) as sub:
         assert not sub.cells[0].ok, sub.cells
-        assert "PermissionError" in sub.cells[0].error or "Operation not permitted" in \
-            sub.cells[0].error or "OSError" in sub.cells[0].error
+        assert "PermissionError" in sub.cells[0].error, sub.cells[0].error  # seccomp's EPERM
 
 
 def test_abstract_socket_left_by_a_submission_is_gone_for_the_next(loose_server, server):
@@ -108,21 +108,3 @@ def test_loose_sandboxes_keep_a_namespace_each(loose_server):
         assert _ns(a.pid, "net") != _ns(b.pid, "net")
         assert _ns(a.pid, "net") != _ns("self", "net")
         assert _interfaces(a.pid) == ["lo"]
-
-
-def test_graders_listener_stays_unreachable(server):
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-    port = listener.getsockname()[1]
-    try:
-        cell = (f"import socket\ns = socket.create_connection(('127.0.0.1', {port}), "
-                "timeout=1)\nCONNECTED = 1")
-        with server.spawn([cell]) as sub:
-            assert not sub.cells[0].ok
-            assert "CONNECTED" not in sub.names()
-        listener.settimeout(0.2)
-        with pytest.raises(OSError):
-            listener.accept()
-    finally:
-        listener.close()

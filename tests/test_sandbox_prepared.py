@@ -77,18 +77,20 @@ def test_next_submission_has_pristine_builtins_and_environment(server):
     ("open('/var/tmp/planted-by-student', 'w').write('x')", "write outside"),
 ])
 def test_next_submission_is_confined_as_before(server, attempt, refused):
+    layer = "seccomp" if refused in ("fork", "socket") else "landlock"
+    if not server.protections[layer]:
+        pytest.skip(f"no {layer} on this machine")
     with server.spawn([TAMPER]) as first:
         assert all(c.ok for c in first.cells), first.cells
     with server.spawn([attempt]) as second:
-        if server.protections["seccomp"] and refused in ("fork", "socket") or \
-                server.protections["landlock"] and refused in ("read outside", "write outside"):
-            assert not second.cells[0].ok, (refused, second.cells)
+        assert not second.cells[0].ok, (refused, second.cells)
     assert not os.path.exists("/var/tmp/planted-by-student")
 
 
 def test_a_submission_cannot_loosen_its_own_filter_after_the_fact(server):
     """The tampering above runs after confinement: the submission doing it stays confined."""
     cells = [TAMPER, "import os\npid = os.fork()\nif pid == 0:\n    os._exit(0)"]
+    if not server.protections["seccomp"]:
+        pytest.skip("no seccomp on this machine")
     with server.spawn(cells) as sub:
-        assert [c.index for c in sub.cells if not c.ok] == \
-            ([1] if server.protections["seccomp"] else [])
+        assert [c.index for c in sub.cells if not c.ok] == [1]
