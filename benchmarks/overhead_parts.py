@@ -107,7 +107,7 @@ def lines(parts: dict) -> list[str]:
     out = [
         "    where the CPU overhead goes (per grading of that submission, this run):",
         f"      grader      {p['grader_cpu_ms']:6.1f} ms against {tests:.1f} ms of the tests' own "
-        f"work in-process (+ {p.get('inprocess_parse_ms', 0.0):.1f} ms parsing the notebook in "
+        f"work in-process (+ {p['inprocess_parse_ms']:.1f} ms parsing the notebook in "
         f"both): {grader_extra:+.1f} ms, the grader end of {requests} requests "
         f"({grader_extra / requests * 1000:.0f} us each) and the verdict plumbing",
         f"      sandbox     {p['sandboxes_cpu_ms']:6.1f} ms against {student:.1f} ms of the "
