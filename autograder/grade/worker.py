@@ -81,11 +81,13 @@ class _BudgetedProxy:
         self._check_budget()
         return self._proxy.run_loop(*args)
 
-    def call_batch(self, entries: list) -> Any:  # independent calls in one request
+    def call_batch(self, entries: list) -> Any:  # independent calls (and loops) in one request
         self._check_budget()
-        # checked again before each call of the request starts, as for calls made one by one
+        # checked again before each entry of the request starts, as for calls made one by one;
+        # a loop entry (loop_entry, below) already holds the proxy itself
         return self._proxy.call_batch(
-            [(getattr(fn, "_proxy", fn), args, kwargs) for fn, args, kwargs in entries],
+            [(getattr(e[0], "_proxy", e[0]), e[1], e[2]) if isinstance(e, tuple) else e
+             for e in entries],
             budget=(self._budget.deadline, self._spent_message()))
 
     def _spent_message(self) -> str:

@@ -15,6 +15,11 @@ grader's Generator is moved to the state the copy ended in (validated) when that
 answer arrives, as for a single call; one Generator passed to two calls of a request makes the
 second depend on the first, so such calls go one by one. Calls that pass a test function (a
 callback) are not batched: they need the conversation of a single call.
+
+A step loop (``loop_requests.LoopEntry``) can be one of the entries: it is encoded as a loop
+asked for alone, has the limits of as many calls as it has steps, and its answer is judged as
+that loop's (``loop_requests.read_reply``). A loop that needs a callback (a gradient without a
+formula) or passes a Generator is not batched.
 """
 
 from __future__ import annotations
@@ -24,14 +29,16 @@ import time
 from . import codec
 from .calls import CallArguments, Proxy, _warnings, ask_labels, raise_for_answer
 from .errors import CallTimeout, ProtocolError, SandboxDied, SandboxError
+from .loop_requests import LoopEntry, encode_plan, read_reply
 
 MAX_BATCH = 1000
-ANSWERS = ("return", "raise", "protocol_error", "missing")
+FAILURES = ("raise", "protocol_error", "missing")
 
 
 class Returned:
     """One call's plain result, where the grader saw its arguments change in shared memory and
-    (once named) their labels, and its numerical warnings (what ``checks.call_each`` reads)."""
+    (once named) their labels, and its numerical warnings (what ``checks.call_each`` reads).
+    A loop's: its checked answer (``read_reply``), nothing changed."""
 
     __slots__ = ("value", "changed", "mutations", "warnings")
 
@@ -43,22 +50,35 @@ class Returned:
 
 
 def perform_batch(sub, entries: list, budget: tuple[float, str] | None = None) -> list | None:
-    """``[Returned | SandboxError, ...]`` for ``[(proxy, args, kwargs), ...]`` of ``sub``, or
-    None when these calls cannot share a request. ``budget``: ``(deadline, why)``: a call that
-    would start after it does not (the child, already running it, is stopped), as a call made
-    alone is refused once the submission's grading budget is spent."""
+    """``[Returned | SandboxError, ...]`` for ``[(proxy, args, kwargs) | LoopEntry, ...]`` of
+    ``sub``, or None when these cannot share a request. ``budget``: ``(deadline, why)``: an
+    entry that would start after it does not (the child, already running it, is stopped), as
+    a call made alone is refused once the submission's grading budget is spent."""
     if not (0 < len(entries) <= MAX_BATCH) or sub.arena is None:
         return None
-    if not all(type(p) is Proxy and p._sub is sub for p, _, _ in entries):
+    proxies = [e.proxy if isinstance(e, LoopEntry) else e[0] for e in entries]
+    if not all(type(p) is Proxy and p._sub is sub for p in proxies):
         return None
     if not sub._alive:
         raise SandboxDied(sub._death_message())
     arrays: list = []
-    calls, wire = [], []
+    calls, wire, weights = [], [], []
     generators: set[int] = set()
-    for i, (proxy, args, kwargs) in enumerate(entries):
+    sub.arena.start_call()
+    for proxy, entry in zip(proxies, entries):
+        if isinstance(entry, LoopEntry):
+            call = CallArguments(sub, None, arrays)  # every step gets copies: nothing observed
+            plan = encode_plan(call, entry.step, entry.theta, entry.grad_fn, entry.steps,
+                               entry.state)
+            if call.callbacks or call.generators:
+                return None
+            wire.append({"name": proxy.name, "plan": plan})
+            weights.append(max(1, entry.steps))  # a loop has the limits of its steps' calls
+            calls.append(call)
+            continue
+        _, args, kwargs = entry
         call = CallArguments(sub, sub.arena, arrays)
-        tree_args, tree_kwargs = call.encode(tuple(args), dict(kwargs), first=i == 0)
+        tree_args, tree_kwargs = call.encode(tuple(args), dict(kwargs), first=False)
         if call.callbacks:
             return None
         mine = {id(gen.bit_generator) for _, gen in call.generators}
@@ -67,30 +87,33 @@ def perform_batch(sub, entries: list, budget: tuple[float, str] | None = None) -
         generators |= mine
         calls.append(call)
         wire.append({"name": proxy.name, "args": tree_args, "kwargs": tree_kwargs})
+        weights.append(1)
     n = len(entries)
     call_wall, call_cpu = float(sub.limits.call_wall_s), float(sub.limits.call_cpu_s)
     started = time.monotonic()
-    deadline = started + call_wall * n
+    deadline = started + call_wall * sum(weights)
     cpu_mark = sub._cpu_mark()
     sub._send({"op": "calls", "calls": wire}, arrays, deadline)
     outcomes: list = []
     try:
-        for (proxy, _, _), call in zip(entries, calls):
+        for proxy, entry, call, weight in zip(proxies, entries, calls, weights):
             if budget is not None and outcomes and time.monotonic() > budget[0]:
                 sub._kill("timeout", budget[1])
                 outcomes += [CallTimeout(budget[1])] * (n - len(outcomes))
                 break
-            # each call has a single call's limits, counted from the answer before it (the
-            # child starts the next call as it sends an answer), so a call that hangs ends as
-            # it would alone: same limit, same words
+            # each entry has the limits it has alone, counted from the answer before it (the
+            # child starts the next as it sends an answer), so one that hangs ends as it
+            # would alone: same limit, same words
             try:
-                msg, arrs = sub._recv(min(deadline, started + call_wall), (cpu_mark, call_cpu),
-                                      f"the call to {proxy.name}", call_wall)
+                msg, arrs = sub._recv(min(deadline, started + call_wall * weight),
+                                      (cpu_mark, call_cpu * weight),
+                                      f"the call to {proxy.name}", call_wall * weight)
                 started, cpu_mark = time.monotonic(), sub._cpu_mark()
             except SandboxError as exc:  # the process is gone: this call and the rest fail so
                 outcomes += [exc] * (n - len(outcomes))
                 break
-            outcomes.append(_outcome(sub, proxy, call, msg, arrs))
+            loop = entry if isinstance(entry, LoopEntry) else None
+            outcomes.append(_outcome(sub, proxy, call, msg, arrs, loop))
             if not sub._alive:
                 outcomes += [SandboxDied(sub._death_message())] * (n - len(outcomes))
                 break
@@ -100,7 +123,7 @@ def perform_batch(sub, entries: list, budget: tuple[float, str] | None = None) -
             sub._kill("died", "a batch of calls was interrupted by the grader")
     # the changes were observed as each answer arrived; the names that word their messages
     # are asked for now that the child waits again (only for calls with a change)
-    for (proxy, _, _), call, outcome in zip(entries, calls, outcomes):
+    for proxy, call, outcome in zip(proxies, calls, outcomes):
         if isinstance(outcome, Returned) and outcome.changed:
             # (not once the grading budget is spent: then the arguments are arg0, arg1...)
             in_time = budget is None or time.monotonic() <= budget[0]
@@ -110,18 +133,26 @@ def perform_batch(sub, entries: list, budget: tuple[float, str] | None = None) -
     return outcomes
 
 
-def _outcome(sub, proxy: Proxy, call: CallArguments, msg: dict, arrs: list):
+def _outcome(sub, proxy: Proxy, call: CallArguments, msg: dict, arrs: list,
+             loop: LoopEntry | None):
     op = msg.get("op")
-    if op not in ANSWERS:  # a callback was never offered: anything else is a forgery
+    result_op = "return" if loop is None else "loop"
+    if op != result_op and op not in FAILURES:  # (a callback was never offered: a forgery)
         sub._kill("protocol", f"the submission sent an unexpected message {str(op)[:50]!r}")
         return ProtocolError(sub.reason)
     # observed when the answer arrives, as for a single call (before any later call runs)
-    changed = call.changed()
-    if op != "return":
+    changed = call.changed() if loop is None else []
+    if op != result_op:
         try:
             raise_for_answer(sub, proxy.name, op, msg)
         except SandboxError as exc:
             return exc
+    if loop is not None:
+        try:
+            reply = read_reply(sub, proxy, msg, arrs, loop.theta, loop.steps)
+        except SandboxError as exc:
+            return exc
+        return Returned(reply, [], _warnings(msg.get("warnings")))
     try:
         value = codec.decode(msg.get("value"), arrs)
     except codec.CodecError as exc:

@@ -92,8 +92,14 @@ class Proxy:
 
     def run_loop(self, step, theta, grad_fn, steps, state):
         """``run_steps`` of a ``StepCall`` of this function, run inside the sandbox (plain
-        data back: see :func:`perform_loop`)."""
+        data back: see ``loop_requests.perform_loop``)."""
         return self._sub._loop(self, step, theta, grad_fn, steps, state)
+
+    def loop_entry(self, step, theta, grad_fn, steps, state):
+        """The same loop as an entry of ``call_batch`` (with the calls of the same request)."""
+        from .loop_requests import LoopEntry
+
+        return LoopEntry(self, step, theta, grad_fn, steps, state)
 
     def __repr__(self) -> str:
         return f"<sandboxed {self.name}>"
@@ -391,83 +397,6 @@ def perform_call(sub, proxy: Proxy, args: tuple, kwargs: dict):
     if call.generators:
         call.adopt_states(msg.get("rng"), arrs)
     return value
-
-
-def perform_loop(sub, proxy: Proxy, step, theta: np.ndarray, grad_fn, steps: int, state):
-    """Run ``run_steps`` of a ``StepCall`` of this proxy inside the child (``loops``).
-
-    Returns plain data: ``{"iterates": (n + 1, *shape) float64, "state": the final state,
-    "stop": None or {"step": t, "out": what step t returned}}``, the iterates' form checked
-    here (start at ``theta``, at most ``steps`` steps, ending early only at a non-finite
-    iterate or at the malformed step). The limits are those of ``steps`` calls."""
-    _reset(proxy)
-    if not sub._alive:
-        raise SandboxDied(sub._death_message())
-    arrays: list = []
-    call = CallArguments(sub, None, arrays)  # nothing to observe: every step gets copies
-    spec = getattr(grad_fn, "spec", None)
-    plan = {"theta": theta, "steps": int(steps), "state": state,
-            "args": [_template(a) for a in step.args],
-            "kwargs": [[str(k), _template(v)] for k, v in step.kwargs.items()],
-            "returns": _returns(step.returns),
-            # the problem's gradient as its formula's data, else a callback per step
-            "grad": list(spec) if isinstance(spec, tuple) and len(spec) == 2 else grad_fn}
-    (tree_plan,), _ = call.encode((plan,), {})
-    header = {"op": "loop", "name": proxy.name, "plan": tree_plan}
-    msg, arrs = _converse(sub, proxy, call, header, arrays, "loop", max(1, int(steps)))
-    try:
-        iterates = codec.decode(msg.get("iterates"), arrs)
-        final = codec.decode(msg.get("state"), arrs)
-        stop = msg.get("stop")
-        if stop is not None:
-            if not (isinstance(stop, dict) and type(stop.get("step")) is int):
-                raise codec.CodecError("malformed stop")
-            stop = {"step": stop["step"], "out": codec.decode(stop.get("out"), arrs)}
-    except codec.CodecError as exc:
-        raise ProtocolError(f"the loop of {proxy.name} sent back malformed data: {exc}") from None
-    why = _trajectory_problem(iterates, theta, int(steps), stop)
-    if why:
-        sub._kill("protocol", f"the loop of {proxy.name} sent back {why}")
-        raise ProtocolError(sub.reason)
-    return {"iterates": iterates, "state": final, "stop": stop}
-
-
-def _trajectory_problem(iterates, theta: np.ndarray, steps: int, stop) -> str | None:
-    """Why the child's iterates cannot be what a loop of ``steps`` steps from ``theta`` reached
-    (None when they can); nothing about their values is believed beyond their form."""
-    if not (isinstance(iterates, np.ndarray) and iterates.dtype == np.float64
-            and iterates.shape[1:] == theta.shape and 1 <= iterates.shape[0] <= steps + 1):
-        return "iterates of the wrong type or shape"
-    if iterates[0].tobytes() != theta.tobytes():
-        return "a trajectory that does not start at theta0"
-    n = iterates.shape[0] - 1
-    finite = np.isfinite(iterates.reshape(n + 1, -1)).all(axis=1)
-    if not finite[1:n].all():
-        return "a trajectory that goes on after a non-finite iterate"
-    if stop is not None:
-        if stop["step"] != n + 1 or not 1 <= stop["step"] <= steps or (n and not finite[n]):
-            return "a stop at a step that does not follow its iterates"
-    elif n != steps and (n == 0 or finite[n]):
-        return "fewer iterates than steps without a reason"
-    return None
-
-
-def _template(value):
-    """A StepCall argument as the child's loop reads it: a slot or a constant."""
-    from autograder.checks.steps import Slot
-
-    if not isinstance(value, Slot):
-        return ["v", value]
-    key = value.key
-    return ["s", list(key) if isinstance(key, tuple) else key]
-
-
-def _returns(returns):
-    from autograder.checks.steps import Slot
-
-    if isinstance(returns, Slot):
-        return "theta"
-    return [list(r.key) if isinstance(r.key, tuple) else r.key for r in returns]
 
 
 def _reset(proxy: Proxy) -> None:

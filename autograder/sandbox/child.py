@@ -554,14 +554,18 @@ class Session:
         self.send({"op": "labels", "labels": labels[:arity]})
 
     def serve_calls(self, msg: dict, arrs: list) -> None:
-        """Independent calls of one request (the grader's sandbox/batch.py), run one after the
-        other, each answered as soon as it returns, exactly as if asked for alone."""
+        """Independent calls and step loops of one request (the grader's sandbox/batch.py), run
+        one after the other, each answered as soon as it returns, exactly as if asked for
+        alone."""
         calls = msg.get("calls")
         if not (isinstance(calls, list) and all(isinstance(c, dict) for c in calls)):
             self.send({"op": "protocol_error", "error": "bad calls"})
             return
         for call in calls:
-            self.serve_call(call, arrs)
+            if "plan" in call:  # a step loop (serve_loop's request and answer)
+                self.serve_loop(call, arrs)
+            else:
+                self.serve_call(call, arrs)
 
     def serve_loop(self, msg: dict, arrs: list) -> None:
         """Run a step loop (``loops``) with the student's function; send back the iterates,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from . import cellcode, codec
 from .arena import GraderArena
-from .calls import Proxy, perform_call, perform_loop
+from .calls import Proxy, perform_call
 from .child import EXIT_SETUP_FAILED
 from .errors import (
     CallTimeout,
@@ -29,6 +29,7 @@ from .errors import (
     SandboxDied,
     SandboxError,
 )
+from .loop_requests import perform_loop
 from .reader import Reader
 
 FLOOD_FACTOR = 64  # output beyond this many times output_bytes kills the child

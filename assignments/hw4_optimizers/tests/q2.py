@@ -87,22 +87,22 @@ def test_momentum_hidden(momentum_step):
     for key, shape, beta in (("beta0", (4,), 0.0), ("scalar", (), 0.5), ("cube", (2, 3, 2), 0.99)):
         theta, grad, velocity = (np.asarray(rng.normal(size=shape)) for _ in range(3))
         cases.append((key, shape, beta, theta, grad, velocity))
-    # the three steps at once (one round trip in the grader), read in order below
-    outcomes = call_each(
+    problem = problems.quadratic(dim=3, condition=3.0, seed=4)
+    v0 = np.zeros(3)
+    step = StepCall(momentum_step, THETA, GRAD, STATE, 1.5, 0.2)  # the loop runs next to the stub
+    # the three steps and the loop at once (one round trip in the grader), read in order below
+    *outcomes, run = call_each(
         [(momentum_step, (theta, grad, velocity, np.float64(0.05), np.float64(beta)))
-         for _, _, beta, theta, grad, velocity in cases],
-        names=["momentum_step"] * len(cases))
+         for _, _, beta, theta, grad, velocity in cases]
+        + [(run_steps, (step, problem.start(), problem.grad, 22), {"state": v0})],
+        names=["momentum_step"] * (len(cases) + 1))
     for (key, shape, beta, theta, grad, velocity), outcome in zip(cases, outcomes):
         got = outcome.get()
         expected = ref.call(f"mom_hidden_{key}", "momentum_step", theta, grad, velocity, 0.05,
                             beta)
         assert_close(got, expected, rtol=1e-12, atol=1e-15,
                      name=f"momentum_step on theta of shape {shape}, beta={beta}", hint=HINT)
-    problem = problems.quadratic(dim=3, condition=3.0, seed=4)
-    v0 = np.zeros(3)
-
-    step = StepCall(momentum_step, THETA, GRAD, STATE, 1.5, 0.2)  # the loop runs next to the stub
-    traj = run_steps(step, problem.start(), problem.grad, 22, state=v0)
+    traj = run.get()
     expected = ref.compute("mom_traj_hidden", lambda sol: run_steps(
         lambda th, g, v: sol.momentum_step(th, g, v, 1.5, 0.2), problem.start(), problem.grad,
         6, state=v0).iterates)

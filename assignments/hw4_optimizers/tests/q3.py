@@ -100,9 +100,13 @@ def test_adagrad_norm_hidden(adagrad_norm_step):
         "scalar": (np.array(0.7), np.array(-2.0), np.float64(1.0), 0.1, 1e-8),
         "cube": (rng.normal(size=(2, 2, 3)), rng.normal(size=(2, 2, 3)), np.array(1e6), 3.0, 1e-8),
     }
-    # the three steps at once (one round trip in the grader), read in order below
-    outcomes = call_each([(adagrad_norm_step, args) for args in cases.values()],
-                         names=["adagrad_norm_step"] * len(cases))
+    problem = problems.quadratic(dim=2, condition=3.0, seed=6)
+    step = StepCall(adagrad_norm_step, THETA, GRAD, STATE, 2.0, 1e-8)  # the loop runs next to the stub
+    # the three steps and the loop at once (one round trip in the grader), read in order below
+    *outcomes, run = call_each(
+        [(adagrad_norm_step, args) for args in cases.values()]
+        + [(run_steps, (step, problem.start(), problem.grad, 20), {"state": 0.0})],
+        names=["adagrad_norm_step"] * (len(cases) + 1))
     for (key, (theta, grad, accum, lr, eps)), outcome in zip(cases.items(), outcomes):
         got = outcome.get()
         expected = ref.call(f"ada_hidden_{key}", "adagrad_norm_step", theta, grad, float(accum),
@@ -115,10 +119,7 @@ def test_adagrad_norm_hidden(adagrad_norm_step):
                      hint=HINT)
         assert_close(got[0], expected[0], rtol=1e-11, atol=1e-15, name=f"{label}: theta'",
                      hint=HINT)
-    problem = problems.quadratic(dim=2, condition=3.0, seed=6)
-
-    step = StepCall(adagrad_norm_step, THETA, GRAD, STATE, 2.0, 1e-8)  # the loop runs next to the stub
-    traj = run_steps(step, problem.start(), problem.grad, 20, state=0.0)
+    traj = run.get()
     expected = ref.compute("ada_traj_hidden", lambda sol: run_steps(
         lambda th, g, a: sol.adagrad_norm_step(th, g, a, 2.0, 1e-8), problem.start(),
         problem.grad, 6, state=0.0).iterates)

@@ -101,20 +101,21 @@ def test_rmsprop_hidden(rmsprop_step):
                  rng.uniform(size=(2, 3, 2)), np.float64(0.02), np.float64(0.999), 1e-6),
         "gamma0": (rng.normal(size=3), rng.normal(size=3), rng.uniform(size=3), 0.1, 0.0, 1e-8),
     }
-    # the four steps at once (one round trip in the grader), read in order below
-    outcomes = call_each([(rmsprop_step, args) for args in cases.values()],
-                         names=["rmsprop_step"] * len(cases))
+    problem = problems.quadratic(dim=2, condition=3.0, seed=6)
+    v0 = np.zeros(2)
+    step = StepCall(rmsprop_step, THETA, GRAD, STATE, 0.05, 0.99, 1e-8)  # the loop runs next to the stub
+    # the four steps and the loop at once (one round trip in the grader), read in order below
+    *outcomes, run = call_each(
+        [(rmsprop_step, args) for args in cases.values()]
+        + [(run_steps, (step, problem.start(), problem.grad, 22), {"state": v0})],
+        names=["rmsprop_step"] * (len(cases) + 1))
     for (key, (theta, grad, v, lr, gamma, eps)), outcome in zip(cases.items(), outcomes):
         got = outcome.get()
         expected = ref.call(f"rms_hidden_{key}", "rmsprop_step", theta, grad, v, float(lr),
                             float(gamma), eps)
         assert_close(got, expected, rtol=1e-11, atol=1e-20,
                      name=f"rmsprop_step ({key}: theta of shape {np.shape(theta)})", hint=HINT)
-    problem = problems.quadratic(dim=2, condition=3.0, seed=6)
-    v0 = np.zeros(2)
-
-    step = StepCall(rmsprop_step, THETA, GRAD, STATE, 0.05, 0.99, 1e-8)  # the loop runs next to the stub
-    traj = run_steps(step, problem.start(), problem.grad, 22, state=v0)
+    traj = run.get()
     expected = ref.compute("rms_traj_hidden", lambda sol: run_steps(
         lambda th, g, v: sol.rmsprop_step(th, g, v, 0.05, 0.99, 1e-8), problem.start(),
         problem.grad, 6, state=v0).iterates)

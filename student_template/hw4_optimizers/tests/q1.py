@@ -24,8 +24,8 @@ def test_sgd_step(sgd_step):
         StepCall,
         assert_close,
         assert_converges,
-        assert_no_mutation,
         assert_trajectory_close,
+        call_each,
         problems,
         run_steps,
     )
@@ -33,16 +33,20 @@ def test_sgd_step(sgd_step):
     ref = Reference("q1")
     rng = np.random.default_rng(10)
     theta, grad = rng.normal(size=(2, 3)), rng.normal(size=(2, 3))
-    got = assert_no_mutation(sgd_step, theta, grad, 0.1, name="sgd_step")
+    # one run of the student's steps serves both checks below: its first 6 iterates against
+    # the reference trajectory, its last against the optimum (the run is replayed, not re-run)
+    problem = problems.quadratic(dim=2, condition=4.0, seed=1)
+    step = StepCall(sgd_step, THETA, GRAD, 1.6, returns=THETA)  # the loop runs next to the stub
+    # the step (checked for changes to its arguments) and the loop at once (one round trip in
+    # the grader), read in order below
+    one, run = call_each([(sgd_step, (theta, grad, 0.1)),
+                          (run_steps, (step, problem.start(), problem.grad, 30))],
+                         names=["sgd_step"] * 2)
+    got = one.get()
     assert_close(got, ref.call("sgd_2x3", "sgd_step", theta, grad, 0.1), rtol=1e-12, atol=1e-15,
                  name="sgd_step(theta (2, 3), grad, lr=0.1)", hint=SGD_HINT)
 
-    # one run of the student's steps serves both checks: its first 6 iterates against the
-    # reference trajectory, its last against the optimum (the run is replayed, not re-run)
-    problem = problems.quadratic(dim=2, condition=4.0, seed=1)
-
-    step = StepCall(sgd_step, THETA, GRAD, 1.6, returns=THETA)  # the loop runs next to the stub
-    traj = run_steps(step, problem.start(), problem.grad, 30)
+    traj = run.get()
     expected = ref.compute("sgd_traj", lambda sol: run_steps(
         lambda th, g, s: (sol.sgd_step(th, g, 1.6), s), problem.start(), problem.grad, 6
     ).iterates)

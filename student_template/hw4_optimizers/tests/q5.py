@@ -69,6 +69,7 @@ def test_adam_path(adam_step):
         StepCall,
         assert_converges,
         assert_trajectory_close,
+        call_each,
         problems,
         run_steps,
     )
@@ -89,9 +90,16 @@ def test_adam_path(adam_step):
                         beta2=beta2, eps=1e-8, returns=(THETA, STATE[0], STATE[1]))
 
     rosen = problems.rosenbrock()
+    problem = problems.quadratic(dim=2, condition=4.0, seed=1)
     z2 = np.zeros(2)
-    traj = run_steps(student_step(0.05, 0.9, 0.999), rosen.start(), rosen.grad, 5,
-                     state=(z2, z2))
+    # both runs at once (one round trip in the grader), read in order below
+    on_rosen, on_quadratic = call_each(
+        [(run_steps, (student_step(0.05, 0.9, 0.999), rosen.start(), rosen.grad, 5),
+          {"state": (z2, z2)}),
+         (run_steps, (student_step(0.2, 0.5, 0.99), problem.start(), problem.grad, 40),
+          {"state": (z2, z2)})],
+        names=["adam_step"] * 2)
+    traj = on_rosen.get()
     expected = ref.compute("adam_traj_rosen", lambda sol: run_steps(
         make_step(sol.adam_step, 0.05, 0.9, 0.999), rosen.start(), rosen.grad, 5,
         state=(z2, z2, 0)).iterates)
@@ -100,9 +108,7 @@ def test_adam_path(adam_step):
                             hint=HINT)
     # one run of the student's steps serves both checks: its first 6 iterates against the
     # reference trajectory, its last against the optimum (the run is replayed, not re-run)
-    problem = problems.quadratic(dim=2, condition=4.0, seed=1)
-    traj = run_steps(student_step(0.2, 0.5, 0.99), problem.start(), problem.grad, 40,
-                     state=(z2, z2))
+    traj = on_quadratic.get()
     expected = ref.compute("adam_traj_quadratic", lambda sol: run_steps(
         make_step(sol.adam_step, 0.2, 0.5, 0.99), problem.start(), problem.grad, 6,
         state=(z2, z2, 0)).iterates)

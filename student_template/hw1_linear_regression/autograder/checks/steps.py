@@ -168,7 +168,11 @@ def run_in_sandbox(runner, step: StepCall, theta, grad_fn, steps: int, state):
     sandbox's side has checked the iterates' form (shape, finiteness, start at ``theta0``);
     here a malformed step raises the very AssertionError the same loop run here raises.
     """
-    reply = runner(step, theta, grad_fn, steps, state)
+    return sandbox_result(step, theta, runner(step, theta, grad_fn, steps, state))
+
+
+def sandbox_result(step: StepCall, theta, reply: dict):
+    """``(iterates, final_state)`` of a loop's answer from the sandbox (see run_in_sandbox)."""
     stop = reply.get("stop")
     if stop is not None:
         t = stop["step"]

@@ -29,7 +29,7 @@ import numpy as np
 from . import attachments
 from ._safe import as_float_array, as_float_scalar, fmt, plain_array, type_name
 from .compare import _mismatch_mask, assert_close, check_close
-from .steps import StepCall, check_iterate, run_in_sandbox, sandbox_loop
+from .steps import StepCall, check_iterate, run_in_sandbox, sandbox_loop, sandbox_result
 
 __all__ = ["Trajectory", "assert_converges", "assert_trajectory_close", "run_steps"]
 
@@ -116,6 +116,34 @@ def run_steps(step, theta0, grad_fn, steps, state=None, loss_fn=None, *,
             break
     return Trajectory(iterates[: n + 1].copy(), None if losses is None else losses[: n + 1].copy(),
                       states, state, diverged)
+
+
+def sandbox_request(args: tuple, kwargs: dict):
+    """For ``run_steps(*args, **kwargs)`` whose loop would run in the sandbox: ``(entry,
+    finish)``, where ``entry`` is that loop as an entry of its proxy's ``call_batch`` (one
+    request with other calls, ``checks.call_each``) and ``finish(answer)`` turns the entry's
+    answer into the :class:`Trajectory` (or the error) ``run_steps`` gives. None otherwise
+    (the loop runs here, or the arguments are wrong): ``run_steps`` itself is then called."""
+    try:
+        step, theta0, grad_fn, steps, state, loss_fn, keep = _run_steps_arguments(*args, **kwargs)
+        steps = int(steps)
+        theta = as_float_array(theta0, "theta0")
+    except Exception:
+        return None
+    entry_of = getattr(step.fn, "loop_entry", None) if sandbox_loop(step) else None
+    if steps < 0 or keep or not callable(entry_of):
+        return None
+
+    def finish(answer: dict) -> Trajectory:
+        iterates, final = sandbox_result(step, theta, answer)
+        return _trajectory_of(iterates, final, loss_fn)
+
+    return entry_of(step, theta, grad_fn, steps, state), finish
+
+
+def _run_steps_arguments(step, theta0, grad_fn, steps, state=None, loss_fn=None, *,
+                         keep_states=False):
+    return step, theta0, grad_fn, steps, state, loss_fn, keep_states
 
 
 def _trajectory_of(iterates: np.ndarray, state, loss_fn) -> Trajectory:

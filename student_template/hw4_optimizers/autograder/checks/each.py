@@ -17,6 +17,7 @@ import copy
 
 import numpy as np
 
+from .convergence import run_steps, sandbox_request
 from .mutation import _copy, assert_no_mutation, mutation_failure
 from .numerics import recorded_call
 
@@ -55,7 +56,12 @@ def call_each(calls, *, names=None, no_mutation=True, warnings=False) -> list[Ou
     when an earlier one fails: the functions must not depend on each other's calls (pure
     functions of their inputs, but for the Generators they are given). With ``warnings`` (one
     flag for all or one per call) a call's numerical warnings are recorded in its outcome, as
-    ``assert_warning_free`` records them (read with ``assert_warning_free(fn, outcome=...)``)."""
+    ``assert_warning_free`` records them (read with ``assert_warning_free(fn, outcome=...)``).
+
+    A step loop can be one of the calls: ``(run_steps, (step, theta0, grad_fn, steps),
+    {"state": ...})`` gives the :class:`~.convergence.Trajectory` of ``run_steps`` called so
+    (never checked for mutation: the loop works on copies). When its ``StepCall`` calls a
+    sandbox proxy, the loop runs in the sandbox within the same request as the other calls."""
     entries = []
     for call in calls:
         fn, args, *rest = call
@@ -63,21 +69,33 @@ def call_each(calls, *, names=None, no_mutation=True, warnings=False) -> list[Ou
     names = list(names) if names is not None else [None] * len(entries)
     if len(names) != len(entries):
         raise ValueError("call_each: one name per call")
-    checks = _flags(no_mutation, len(entries), "no_mutation")
-    records = _flags(warnings, len(entries), "warnings")
+    loops = [fn is run_steps for fn, _, _ in entries]
+    # a loop works on copies (run_steps copies theta0, each step gets copies) and reports no
+    # warnings of its own
+    checks = [c and not loop
+              for c, loop in zip(_flags(no_mutation, len(entries), "no_mutation"), loops)]
+    records = [r and not loop
+               for r, loop in zip(_flags(warnings, len(entries), "warnings"), loops)]
     # a Generator (or its bit generator) given to two of the calls makes the later draw where
     # the earlier left it: such calls are made one by one, in order
-    answers = None if _shared_generators(entries) else \
-        _together([_as_checked(entry) if check else entry
-                   for entry, check in zip(entries, checks)])
+    requests = None if _shared_generators(entries) else \
+        _requests(entries, checks, loops)
+    answers = None if requests is None else _together([r for r, _ in requests])
     if answers is None:
         return [_one(fn, args, kwargs, name, check, record)
                 for (fn, args, kwargs), name, check, record
                 in zip(entries, names, checks, records)]
     out = []
-    for (fn, _, _), name, check, record, answer in zip(entries, names, checks, records, answers):
+    for (fn, _, _), name, check, record, answer, (_, finish) in zip(
+            entries, names, checks, records, answers, requests):
         if isinstance(answer, BaseException):
             out.append(Outcome(error=answer))
+            continue
+        if finish is not None:  # a loop's answer: the Trajectory run_steps gives, or its error
+            try:
+                out.append(Outcome(finish(answer.value)))
+            except Exception as exc:
+                out.append(Outcome(error=exc))
             continue
         fname = name or getattr(fn, "__name__", None) or "the function"
         failure = mutation_failure(fname, [], answer.mutations) if check else None
@@ -158,16 +176,33 @@ def _shared_generators(entries) -> bool:
     return False
 
 
-def _together(entries):
+def _requests(entries, checks, loops):
+    """``[(request, finish), ...]``: each call as ``call_batch`` takes it (checked calls with
+    ``assert_no_mutation``'s arguments) and, for a loop, its entry and what turns the answer
+    into the Trajectory; None when a loop cannot run in the sandbox (then all go one by one)."""
+    out = []
+    for entry, check, loop in zip(entries, checks, loops):
+        if not loop:
+            out.append((_as_checked(entry) if check else entry, None))
+            continue
+        request = sandbox_request(entry[1], entry[2])
+        if request is None:
+            return None
+        step_fn = entry[1][0].fn
+        out.append(((step_fn, request[0]), request[1]))
+    return out
+
+
+def _together(requests):
     """The answers of one batched request when every function offers it for the same group
-    (sandbox proxies of one submission), else None."""
-    if not entries:
+    (sandbox proxies of one submission), else None. A request is a call ``(fn, args,
+    kwargs)`` or ``(fn, loop entry)``; ``call_batch`` gets the calls and the loop entries."""
+    if not requests:
         return None
-    group = getattr(entries[0][0], "batch_group", None)
-    if group is None or any(getattr(fn, "batch_group", None) is not group
-                            for fn, _, _ in entries):
+    group = getattr(requests[0][0], "batch_group", None)
+    if group is None or any(getattr(r[0], "batch_group", None) is not group for r in requests):
         return None
-    answers = entries[0][0].call_batch(entries)
-    if answers is None or len(answers) != len(entries):
+    answers = requests[0][0].call_batch([r if len(r) == 3 else r[1] for r in requests])
+    if answers is None or len(answers) != len(requests):
         return None
     return answers
