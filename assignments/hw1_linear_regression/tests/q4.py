@@ -124,17 +124,22 @@ def test_matrix_theta(gradient_descent):
 def test_learning_rate_one_and_zero_steps(gradient_descent):
     import numpy as np
 
-    from autograder.checks import Reference, assert_close
+    from autograder.checks import Reference, assert_close, call_each
 
     ref = Reference("q4")
     theta0 = np.zeros(2)
-    # the lecture's exercise: lr = 1 bounces between (-2, -1) and (-2, 0) forever
-    got = gradient_descent(_lecture_grad(), theta0, 1.0, 5)
+    start = np.array([0.5, -3.0])
+    # the lecture's exercise: lr = 1 bounces between (-2, -1) and (-2, 0) forever; then zero
+    # steps. Both runs at once (one round trip in the grader), plain calls as before, read in
+    # order below
+    bouncing, no_steps = call_each([(gradient_descent, (_lecture_grad(), theta0, 1.0, 5)),
+                                    (gradient_descent, (_lecture_grad(), start, 0.1, 0))],
+                                   no_mutation=False)
+    got = bouncing.get()
     _check_trajectory(got, ref.call("lecture_lr1", "gradient_descent", _lecture_grad(), theta0,
                                     1.0, 5),
                       "gradient_descent on the lecture's exercise with lr = 1")
-    start = np.array([0.5, -3.0])
-    got = gradient_descent(_lecture_grad(), start, 0.1, 0)
+    got = no_steps.get()
     assert_close(got, start[None, :], rtol=0, atol=0,
                  name="gradient_descent(..., steps=0): only theta0, shape (1, 2)", hint=GD_HINT)
 

@@ -75,23 +75,30 @@ def test_mlp_finite_differences(mlp_loss_and_grads):
 def test_mlp_hidden_shapes(mlp_loss_and_grads):
     import numpy as np
 
-    from autograder.checks import Reference, assert_close, assert_gradient, assert_no_mutation
+    from autograder.checks import Reference, assert_close, assert_gradient, call_each
 
     ref = Reference("q4")
     rng = np.random.default_rng(40)
     # one example with one input and one output; a wider net with three outputs and n = 7
+    cases = []
     for key_case, (n, d_in, h, d_out) in (("tiny", (1, 1, 3, 1)), ("wide", (7, 4, 6, 3))):
         X = rng.normal(size=(n, d_in))
         T = rng.normal(size=(n, d_out))
         params = {"W1": rng.normal(size=(h, d_in)), "b1": rng.normal(size=h),
                   "W2": rng.normal(size=(d_out, h)), "b2": rng.normal(size=d_out)}
+        cases.append((key_case, (n, d_in, h, d_out), X, T, params))
+    # both calls at once (one round trip in the grader), each checked for in-place changes,
+    # read in order below
+    outcomes = call_each([(mlp_loss_and_grads, (X, T, params)) for _, _, X, T, params in cases],
+                         names=["mlp_loss_and_grads"] * len(cases))
+    for (key_case, (n, d_in, h, d_out), X, T, params), outcome in zip(cases, outcomes):
 
         def loss_of(p, X=X, T=T, n=n):
             H = 1.0 / (1.0 + np.exp(-(X @ p["W1"].T + p["b1"])))
             Y = H @ p["W2"].T + p["b2"]
             return 0.5 * np.sum((Y - T) ** 2) / n
 
-        got = assert_no_mutation(mlp_loss_and_grads, X, T, params, name="mlp_loss_and_grads")
+        got = outcome.get()
         expected = ref.call(f"mlp_hidden_{key_case}", "mlp_loss_and_grads", X, T, params)
         assert isinstance(got, (tuple, list)) and len(got) == 2, (
             "mlp_loss_and_grads must return a pair (loss, grads)"
