@@ -156,6 +156,46 @@ def test_a_deeply_nested_answer_is_a_protocol_error_after_the_earlier_answers(se
     _honest_check(server)
 
 
+MARSHALLED_ANSWER = '''
+    import marshal
+    raw = marshal.dumps({"op": "return", "value": compile("1", "<x>", "eval")})
+    self.sock.sendall(codec._HEAD.pack(codec.MAGIC_FROM_GRADER, len(raw), 0) + raw)
+'''
+
+
+def test_an_answer_in_the_graders_own_marshal_form_is_refused_unread(server, monkeypatch):
+    # the grader writes its requests as marshal data (codec.pack_from_grader); a child that
+    # answers in that form, with a code object inside, would hand the grader a live object if
+    # the grader read it: the grader reads JSON only, so the frame is refused unparsed, whether
+    # it answers one call of a batch or a call made alone
+    from autograder.sandbox import codec
+
+    def no_unmarshal(raw):
+        raise AssertionError("the grader unmarshalled a child's message")
+
+    monkeypatch.setattr(codec, "loads_from_grader", no_unmarshal)
+    body = 'self.serve_call(msg["calls"][0], arrs)\n' + textwrap.dedent(MARSHALLED_ANSWER) + \
+        "import time\ntime.sleep(60)\n"
+    with server.spawn([_patched(body)]) as sub:
+        outs = call_each([(sub.proxy("sig"), (np.zeros(1),))] * 2)
+        assert outs[0].get()[0] == 0.5
+        with pytest.raises(ProtocolError, match="bad message magic"):
+            outs[1].get()
+        assert not sub.alive
+    alone = FUNCTIONS + textwrap.dedent('''
+        import sys
+        child = sys.modules["autograder.sandbox.child"]
+        codec = child.codec
+        def serve_call(self, msg, arrs):
+        ''') + textwrap.indent(textwrap.dedent(MARSHALLED_ANSWER), "    ") + \
+        "\nchild.Session.serve_call = serve_call\n"
+    with server.spawn([alone]) as sub:
+        with pytest.raises(ProtocolError, match="bad message magic"):
+            sub.proxy("ident")(np.zeros(1))
+        assert not sub.alive
+    _honest_check(server)
+
+
 def test_too_many_values_or_a_shared_memory_reference_in_an_answer_are_refused(server):
     # one answer with more nodes than the codec decodes, one naming a place in the arena (a
     # view the child could change later): each call fails alone; nothing else is affected

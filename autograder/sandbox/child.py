@@ -266,7 +266,7 @@ class CallbackError(RuntimeError):
 class Session:
     def __init__(self, sock: socket.socket, limits: dict, arena: ChildArena | None = None):
         self.sock = sock
-        self.reader = Reader(sock)
+        self.reader = Reader(sock, from_grader=True)
         self.limits = limits
         self.arena = arena
         self._rngs: list = []  # the Generators rebuilt for the current call, in handle order

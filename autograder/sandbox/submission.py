@@ -271,7 +271,7 @@ class Submission:
 
     def _send(self, header: dict, arrays: list, deadline: float) -> None:
         try:
-            raw = codec.pack(header, arrays)
+            raw = codec.pack_from_grader(header, arrays)
         except codec.CodecError as exc:
             raise ProtocolError(f"cannot send this value to the submission: {exc}") from None
         try:
