@@ -276,7 +276,9 @@ def _stored_count(out: Path) -> int:
 
 
 def test_killing_the_client_or_the_scheduler_then_rerunning_grades_each_once(tmp_path, fake_env):
-    names = [f"slow{i}" for i in range(12)]
+    # enough submissions that the second run is still grading when its scheduler is killed, even
+    # when the first client was killed late on a loaded machine (12 were seen all graded first)
+    names = [f"slow{i}" for i in range(20)]
     _fake_class(tmp_path / "subs", names)
     _fake_config(tmp_path)
     out = tmp_path / "out"
