@@ -355,29 +355,22 @@ def decode(node, arrays: list, on_handle: Callable | None = None, _depth: int = 
 
 
 def pack(header: dict, arrays: list) -> bytes:
-    raw = _ENCODER.encode(header).encode("utf-8")
-    if len(raw) > MAX_JSON_BYTES:
-        raise CodecError(f"message structure too large ({len(raw)} bytes)")
-    total = sum(len(a) for a in arrays)
-    if total > MAX_MESSAGE_BYTES:
-        raise CodecError(f"value too large ({total} bytes of arrays > {MAX_MESSAGE_BYTES})")
-    parts = [_HEAD.pack(MAGIC, len(raw), len(arrays)), raw]
-    for a in arrays:
-        parts.append(_ALEN.pack(len(a)))
-        parts.append(a)
-    return b"".join(parts)
+    return _frame(MAGIC, _ENCODER.encode(header).encode("utf-8"), arrays)
 
 
 def pack_from_grader(header: dict, arrays: list) -> bytes:
     """:func:`pack` for a message of the grader to the child: the structure as marshal data
     (plain lists, dicts, strings and numbers, as the JSON would hold them)."""
-    raw = marshal.dumps(header)
+    return _frame(MAGIC_FROM_GRADER, marshal.dumps(header), arrays)
+
+
+def _frame(magic: bytes, raw: bytes, arrays: list) -> bytes:
     if len(raw) > MAX_JSON_BYTES:
         raise CodecError(f"message structure too large ({len(raw)} bytes)")
     total = sum(len(a) for a in arrays)
     if total > MAX_MESSAGE_BYTES:
         raise CodecError(f"value too large ({total} bytes of arrays > {MAX_MESSAGE_BYTES})")
-    parts = [_HEAD.pack(MAGIC_FROM_GRADER, len(raw), len(arrays)), raw]
+    parts = [_HEAD.pack(magic, len(raw), len(arrays)), raw]
     for a in arrays:
         parts.append(_ALEN.pack(len(a)))
         parts.append(a)
