@@ -298,6 +298,7 @@ class Figures:
     inprocess_ms: float = 0.0
     overhead_ms: float = 0.0
     overhead_repeats: int = 0
+    overhead_quartiles_ms: tuple = ()  # of the rounds' differences: how far one run can be trusted
     sandbox_cpu_ms: float = 0.0
     inprocess_cpu_ms: float = 0.0
     overhead_cpu_ms: float = 0.0
@@ -536,6 +537,9 @@ def _measure_pinned(hw: str, bundle: Path, notebook: Path, repeats: int, figures
     figures.sandbox_ms = statistics.median(sandbox_times) * 1000
     figures.inprocess_ms = statistics.median(row["wall_ms"] for row in rows)
     figures.overhead_ms = statistics.median(differences)
+    if len(differences) >= 2:
+        q1, _, q3 = statistics.quantiles(differences, n=4)
+        figures.overhead_quartiles_ms = (round(q1, 2), round(q3, 2))
     figures.overhead_repeats = len(sandbox_times)
     figures.breakdown_ms = {k: round(statistics.median(v) * 1000, 2) for k, v in parts.items()}
     figures.n_cases = sum(len(q.cases) for q in questions)
@@ -580,6 +584,10 @@ def report(f: Figures) -> list[tuple[str, bool | None]]:
     checks.append(("overhead", overhead_ok))
     print(f"  sandbox overhead per submission: {f.overhead_ms:8.1f} ms   target <= "
           f"{TARGET_OVERHEAD_MS:g} ms   [{_mark(overhead_ok)}]")
+    if f.overhead_quartiles_ms:
+        q1, q3 = f.overhead_quartiles_ms
+        print(f"    (the median of {f.overhead_repeats // ROUND} rounds' differences; their "
+              f"quartiles {q1:.1f} and {q3:.1f} ms: this machine's spread within one run)")
     print(f"    in CPU time (this process + fork server + sandboxes): {f.overhead_cpu_ms:.1f} ms "
           f"({f.sandbox_cpu_ms:.1f} ms via the sandbox, {f.inprocess_cpu_ms:.1f} ms in-process)")
     print(f"    (one correct submission, {f.n_cases} cases, {f.overhead_repeats} gradings each way in "

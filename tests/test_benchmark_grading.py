@@ -28,7 +28,7 @@ def test_benchmark_smoke(tmp_path, capsys):
         "--assignment", "hw1_linear_regression",
         "--n", "3",
         "--otter-n", "1",
-        "--repeats", "2",
+        "--repeats", "10",
         "--build-dir", str(tmp_path / "build"),
         "--work-dir", str(tmp_path / "work"),
         "--json", str(figures_path),
@@ -48,6 +48,9 @@ def test_benchmark_smoke(tmp_path, capsys):
     # Both graders read the same test files: they must agree on the submission they both graded.
     assert figures["scores_compared"] == 1 and figures["scores_agree"] == 1, figures
     assert figures["sandbox_ms"] > 0 and figures["inprocess_ms"] > 0
+    # two rounds of 5: the spread of their differences around the median is reported
+    q1, q3 = figures["overhead_quartiles_ms"]
+    assert q1 <= figures["overhead_ms"] <= q3 and "this machine's spread" in out
     assert figures["sandbox_cpu_ms"] > 0 and figures["inprocess_cpu_ms"] > 0
     # where the overhead goes: every process's share measured, the in-process grading split
     parts = figures["cpu_parts"]
