@@ -19,8 +19,9 @@ In one run it
    sandbox, run its cells, every case through proxies) against grading the same notebook with
    no sandbox (``benchmarks/inprocess_baseline.py``: parse it, run its cells, run every case
    against the namespace they leave, in one plain process, as otter does in its kernel), the
-   two alternating, one grading each per repeat: the median of the paired differences, in ms
-   per submission, is the sandbox's overhead, in wall-clock time and in CPU
+   two alternating, in rounds: the median of the rounds' differences, in ms per submission,
+   is the sandbox's overhead (printed with their quartiles: how much one run on this machine
+   can be trusted), in wall-clock time and in CPU
    time (this process plus the sandboxes, from ``/proc``: a figure much less moved by whatever
    else the machine runs); that CPU is then split by process (the grader, the sandboxes, the
    fork server) against the parts of an in-process grading (parsing, cells, the student's
