@@ -80,13 +80,13 @@ def call_each(calls, *, names=None, no_mutation=True, warnings=False) -> list[Ou
     # the earlier left it: such calls are made one by one, in order
     requests = None if _shared_generators(entries) else \
         _requests(entries, checks, loops)
-    answers = None if requests is None else _together([r for r, _ in requests])
+    answers = None if requests is None else _together(requests)
     if answers is None:
         return [_one(fn, args, kwargs, name, check, record)
                 for (fn, args, kwargs), name, check, record
                 in zip(entries, names, checks, records)]
     out = []
-    for (fn, _, _), name, check, record, answer, (_, finish) in zip(
+    for (fn, _, _), name, check, record, answer, (_, _, finish) in zip(
             entries, names, checks, records, answers, requests):
         if isinstance(answer, BaseException):
             out.append(Outcome(error=answer))
@@ -177,32 +177,34 @@ def _shared_generators(entries) -> bool:
 
 
 def _requests(entries, checks, loops):
-    """``[(request, finish), ...]``: each call as ``call_batch`` takes it (checked calls with
-    ``assert_no_mutation``'s arguments) and, for a loop, its entry and what turns the answer
-    into the Trajectory; None when a loop cannot run in the sandbox (then all go one by one)."""
+    """``[(fn, entry, finish), ...]``: the function whose ``batch_group`` the entry joins, the
+    entry as ``call_batch`` takes it (a call ``(fn, args, kwargs)``, checked ones with
+    ``assert_no_mutation``'s arguments, or a loop's entry) and, for a loop, what turns its
+    answer into the Trajectory; None when a loop cannot run in the sandbox (then all go one
+    by one)."""
     out = []
     for entry, check, loop in zip(entries, checks, loops):
         if not loop:
-            out.append((_as_checked(entry) if check else entry, None))
+            out.append((entry[0], _as_checked(entry) if check else entry, None))
             continue
         request = sandbox_request(entry[1], entry[2])
         if request is None:
             return None
         step_fn = entry[1][0].fn
-        out.append(((step_fn, request[0]), request[1]))
+        out.append((step_fn, *request))
     return out
 
 
 def _together(requests):
     """The answers of one batched request when every function offers it for the same group
-    (sandbox proxies of one submission), else None. A request is a call ``(fn, args,
-    kwargs)`` or ``(fn, loop entry)``; ``call_batch`` gets the calls and the loop entries."""
+    (sandbox proxies of one submission), else None."""
     if not requests:
         return None
     group = getattr(requests[0][0], "batch_group", None)
-    if group is None or any(getattr(r[0], "batch_group", None) is not group for r in requests):
+    if group is None or any(getattr(fn, "batch_group", None) is not group
+                            for fn, _, _ in requests):
         return None
-    answers = requests[0][0].call_batch([r if len(r) == 3 else r[1] for r in requests])
+    answers = requests[0][0].call_batch([entry for _, entry, _ in requests])
     if answers is None or len(answers) != len(requests):
         return None
     return answers
