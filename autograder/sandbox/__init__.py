@@ -34,9 +34,11 @@ non-root grader, which is how the test-suite covers that path):
   frames, never pickle); close() kills the process group, the cgroups' tasks and (when the child
   could fork) every process of the slot uid, and removes the working directory.
 
-The fork server process imports only the child-side modules (``zygote``, ``child``, ``shims``,
-``codec``, ``_linux``, ``errors``); the grader-side classes live in ``server`` and are loaded
-lazily here. ``python -m autograder.sandbox.bench`` measures the per-submission overhead.
+The fork server process imports the child-side modules (``zygote``, ``child``, ``shims``,
+``codec``, ``_linux``, ``errors``) and, for its rehearsal (``rehearsal``: a grading's requests
+served to itself once, so that sandboxes start with warm code), the grader's encoders
+(``calls``, ``cellcode``); never tests, solutions or expected values. The grader-side classes
+live in ``server`` and are loaded lazily here. ``python -m autograder.sandbox.bench`` measures the per-submission overhead.
 """
 
 from .errors import (

@@ -264,7 +264,11 @@ class CallbackError(RuntimeError):
 
 
 class Session:
-    def __init__(self, sock: socket.socket, limits: dict, arena: ChildArena | None = None):
+    def __init__(self, sock: socket.socket, limits: dict, arena: ChildArena | None = None,
+                 namespace: dict | None = None):
+        """``namespace``: the fork server's rehearsal (sandbox/rehearsal.py) serves in a plain
+        namespace of its own, leaving the process's builtins and the copy made for the
+        sandboxes alone; a sandbox's session never gets one."""
         self.sock = sock
         self.reader = Reader(sock, from_grader=True)
         self.limits = limits
@@ -273,6 +277,10 @@ class Session:
         self._arrs: list = []  # the array frames of the message being decoded
         self._signatures: dict = {}
         self._labels: dict = {}  # (id(signature), arity, keywords) -> labels; see _param_names
+        if namespace is not None:
+            self.ns = namespace
+            self.injected: dict = {}
+            return
         # The submission gets its own copy of the builtins module (also as sys.modules
         # ["builtins"]), so "builtins.len = ..." cannot break this module's protocol code.
         own = _take_builtins_copy()

@@ -56,6 +56,7 @@ class ForkServer:
         self.privileged = root if privileged is None else (bool(privileged) and root)
         self._want = {"seccomp": seccomp, "landlock": landlock, "netns": netns, "tmpfs": tmpfs}
         self.protections: dict[str, bool] = {}
+        self.rehearsal = "not started"
         self.probe_report: dict = {}
         self._lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
@@ -94,6 +95,9 @@ class ForkServer:
             self.close()
             raise SandboxError("the fork server did not start")
         self._zygote_pid = ready["pid"]
+        #: "ok", or why the fork server's rehearsal failed (sandbox/rehearsal.py: without it
+        #: each sandbox warms its request code up itself, which costs time, nothing else)
+        self.rehearsal = str(ready.get("rehearsal"))[:300]
         try:
             reply = self._request({
                 "op": "configure", "want": dict(self._want), "privileged": self.privileged,

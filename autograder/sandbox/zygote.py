@@ -1,6 +1,7 @@
 """The fork server ("zygote"): a process of its own, started by the grader with a clean
 environment. It pre-imports numpy, IPython's input transformer and the stdlib modules student
-code commonly uses, warms up the codec, then forks one child per submission.
+code commonly uses, warms up the codec, serves a rehearsal grading to itself (``rehearsal``:
+sandboxes then start with warm request code), then forks one child per submission.
 
 It never imports ``solutions``, ``otter`` or test files, and never sees tests or expected values:
 it receives only configure/lock/spawn/cleanup requests (JSON over a SOCK_SEQPACKET socket, with
@@ -98,6 +99,18 @@ def warm_up() -> None:
     np.random.seed(0)
     np.random.rand(2)
     child.prepare()
+
+
+def _rehearse() -> str:
+    """Serve a rehearsal grading to ourselves (sandbox/rehearsal.py): "ok", or why not (the
+    fork server works without it, its sandboxes only start colder)."""
+    try:
+        from . import rehearsal
+
+        rehearsal.rehearse()
+        return "ok"
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"[:300]
 
 
 def _children_of_self() -> list[int]:
@@ -468,10 +481,12 @@ def main(ctl_fd: int) -> None:
     ctl = socket.socket(fileno=ctl_fd)
     failed = preimport()
     warm_up()
+    rehearsal = _rehearse()
     import gc
 
     gc.collect()
     gc.freeze()
-    ctl.send(json.dumps({"ready": True, "pid": os.getpid(), "failed_imports": failed}).encode())
+    ctl.send(json.dumps({"ready": True, "pid": os.getpid(), "failed_imports": failed,
+                         "rehearsal": rehearsal}).encode())
     Zygote(ctl).loop()
     os._exit(0)
