@@ -119,3 +119,29 @@ def test_a_hostile_child_changes_nothing_for_the_next_submission(server):
         fresh = compile(text, f"<code cell {number}>", "exec", flags=cellcode.COMPILE_FLAGS,
                         dont_inherit=True)
         assert marshal.dumps(fresh) == blob
+
+
+def test_code_travels_inline_then_as_frames_past_the_budget(server, monkeypatch):
+    # the first cells' code objects travel in the message's structure, the rest (past
+    # INLINE_CODE_BYTES) as uint8 frames; the child runs the grader's code objects either way
+    cells = [f"v{i} = {i} * 3\n" for i in range(6)]
+    arrays: list = []
+    monkeypatch.setattr(cellcode, "INLINE_CODE_BYTES", 0)
+    framed = cellcode.run_message(cells, arrays)
+    assert [type(entry[1]) for entry in framed] == [int] * 6 and len(arrays) == 6
+    one = len(cellcode.prepared(1, cells[0])[1])
+    monkeypatch.setattr(cellcode, "INLINE_CODE_BYTES", 3 * one)
+    arrays = []
+    mixed = cellcode.run_message(cells, arrays)
+    assert [type(entry[1]) for entry in mixed] == [bytes] * 3 + [int] * 3 and len(arrays) == 3
+    assert all(marshal.loads(entry[1]).co_filename == f"<code cell {i + 1}>"
+               for i, entry in enumerate(mixed[:3]))
+    real = cellcode.prepared
+
+    def swapped(number, source):  # the grader's code differs from the text on purpose
+        return (source, real(number, source.replace("* 3", "* 5"))[1])
+
+    monkeypatch.setattr(cellcode, "prepared", swapped)
+    with server.spawn(cells) as sub:
+        assert [sub.read_global(f"v{i}") for i in range(6)] == \
+            [("value", i * 5) for i in range(6)]

@@ -78,16 +78,29 @@ def prepared(number: int, source: str) -> tuple[str, bytes] | None:
     return entry
 
 
+#: The code objects' bytes travel in the message's structure (the grader's marshal data, see
+#: codec.pack_from_grader) up to this many in all; beyond, as uint8 frames (a structure is
+#: limited to codec.MAX_JSON_BYTES, the frames to codec.MAX_MESSAGE_BYTES).
+INLINE_CODE_BYTES = 2 << 20
+
+
 def run_message(cells: list[str], arrays: list) -> list:
     """The ``compiled`` field of the child's ``run`` message: per cell ``None`` or ``[text,
-    frame]``, the code object's bytes appended to ``arrays`` as a uint8 frame."""
+    code]``, the code object's bytes either themselves (``bytes``: no .npy frame to write and
+    parse, about 30 us a cell) or, past INLINE_CODE_BYTES, the index of a uint8 frame appended
+    to ``arrays``."""
     out: list = []
+    inline = INLINE_CODE_BYTES
     for index, source in enumerate(cells):
         entry = prepared(index + 1, source)
         if entry is None:
             out.append(None)
             continue
         text, blob = entry
+        if len(blob) <= inline:
+            inline -= len(blob)
+            out.append([text, blob])
+            continue
         arrays.append(codec.npy_bytes(np.frombuffer(blob, dtype=np.uint8)))
         out.append([text, len(arrays) - 1])
     return out

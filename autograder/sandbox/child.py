@@ -708,12 +708,18 @@ class Session:
 
 
 def _precompiled(compiled, i: int, arrs, fname: str):
-    """(text, code object) the grader prepared for cell ``i`` (grader-made data), or None."""
+    """(text, code object) the grader prepared for cell ``i`` (grader-made data: the code's
+    bytes, or the index of a uint8 frame holding them), or None."""
     entry = compiled[i] if isinstance(compiled, list) and i < len(compiled) else None
-    if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
-            and type(entry[1]) is int and 0 <= entry[1] < len(arrs)):
+    if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)):
         return None
-    obj = marshal.loads(arrs[entry[1]].tobytes())
+    if type(entry[1]) is bytes:
+        blob = entry[1]
+    elif type(entry[1]) is int and 0 <= entry[1] < len(arrs):
+        blob = arrs[entry[1]].tobytes()
+    else:
+        return None
+    obj = marshal.loads(blob)
     if not (isinstance(obj, types.CodeType) and obj.co_filename == fname):
         return None
     return entry[0], obj
