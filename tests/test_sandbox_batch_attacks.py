@@ -436,3 +436,47 @@ def test_a_leftover_thread_and_process_do_not_reach_the_next_submission(server):
         assert [o.get() for o in outs] == [13, 13]
     _honest_check(server)
     _honest_check(server)
+
+
+def _frame_with_header(text: bytes, payload: bytes) -> bytes:
+    pad = -(10 + len(text) + 1) % 64
+    header = text + b" " * pad + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + payload
+
+
+CRAFTED_HEADERS = [
+    # read by the codec's fast path for numpy's own header form (codec._read_numpy_header):
+    # each must be refused as numpy's parser refuses it, or read exactly as numpy reads it
+    (b"{'descr': '<f8', 'fortran_order': False, 'shape': (0, 9999999999999999999), }", b"",
+     ProtocolError),
+    (b"{'descr': '<f8', 'fortran_order': False, 'shape': (01,), }", b"\0" * 8, ProtocolError),
+    (b"{'descr': '|O', 'fortran_order': False, 'shape': (1,), }", b"\0" * 8, ProtocolError),
+    (b"{'descr': '<f8', 'fortran_order': False, 'shape': (2), }", b"\0" * 16, ProtocolError),
+    (b"{'descr': '<f8', 'fortran_order': True, 'shape': (2, 2), }",
+     np.array([[1.0, 2.0], [3.0, 4.0]]).tobytes(order="F"), np.array([[1.0, 2.0], [3.0, 4.0]])),
+    (b"{'shape': (2,), 'descr': '<i8', 'fortran_order': False, }",
+     np.array([7, 9]).astype("<i8").tobytes(), np.array([7, 9])),
+]
+
+
+@pytest.mark.parametrize("text, payload, want", CRAFTED_HEADERS)
+def test_crafted_array_headers_in_an_answer(server, text, payload, want):
+    # a child answering with an array whose .npy header it wrote itself: the grader either
+    # reads what numpy would read or refuses the answer as malformed (a protocol failure that
+    # ends this submission), never an exception of numpy's escaping the codec
+    body = f'''
+        raw = b'{{"op": "return", "value": {{"a": 0}}, "rng": [], "warnings": []}}'
+        frame = {_frame_with_header(text, payload)!r}
+        self.sock.sendall(codec._HEAD.pack(codec.MAGIC, len(raw), 1) + raw
+                          + codec._ALEN.pack(len(frame)) + frame)
+    '''
+    with server.spawn([_patched(body)]) as sub:
+        (out,) = call_each([(sub.proxy("sig"), (np.zeros(1),))])
+        if want is ProtocolError:
+            with pytest.raises(ProtocolError):
+                out.get()
+            assert not sub.alive
+        else:
+            got = out.get()
+            assert got.dtype == want.dtype and np.array_equal(got, want)
+    _honest_check(server)

@@ -90,6 +90,10 @@ def _with_header(text: bytes, payload: bytes = b"") -> bytes:
     b"{'descr': '<U3', 'fortran_order': False, 'shape': (5,), }",      # not numeric
     b"{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999999999999,), }",
     b"{'descr': '<f8', 'fortran_order': False, 'shape': (100000, 100000, 100000), }",
+    # empty, but with a dimension numpy cannot make (its own ValueError, before: not a
+    # codec error, so not a protocol failure of the child)
+    b"{'descr': '<f8', 'fortran_order': False, 'shape': (0, 9999999999999999999), }",
+    b"{'descr': '<f8', 'fortran_order': False, 'shape': (0, 99999999999999999999), }",
 ])
 def test_headers_numpy_refuses_are_refused(text):
     frame = _with_header(text, b"\0" * 40)

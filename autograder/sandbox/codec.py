@@ -287,6 +287,10 @@ def _parse_header(data, key: bytes | None) -> tuple:
     for dim in shape:
         if type(dim) is not int or dim < 0:
             raise CodecError("malformed array shape")
+        if dim > MAX_MESSAGE_BYTES:
+            # (refused even in an empty array: numpy would raise its own ValueError making
+            # one, which is not a codec error)
+            raise CodecError("array too large")
         count *= dim
         if count > MAX_MESSAGE_BYTES:
             raise CodecError("array too large")
