@@ -145,3 +145,41 @@ def test_code_travels_inline_then_as_frames_past_the_budget(server, monkeypatch)
     with server.spawn(cells) as sub:
         assert [sub.read_global(f"v{i}") for i in range(6)] == \
             [("value", i * 5) for i in range(6)]
+
+
+def test_a_submission_s_cells_are_prepared_here_up_to_a_budget(server, monkeypatch):
+    # compiling is the submission's work done in the grader: past MAX_PREPARED_CHARS of source
+    # the cells are left to the child, which compiles them within its own limits
+    cells = [f"w{i} = {i}\n" + "#" * 300 + "\n" for i in range(5)]
+    monkeypatch.setattr(cellcode, "MAX_PREPARED_CHARS", 2 * len(cells[0]) + 10)
+    compiled = cellcode.run_message(cells, [])
+    assert [entry is not None for entry in compiled] == [True, True, False, False, False]
+    with server.spawn(cells) as sub:
+        assert all(c.ok for c in sub.cells), sub.cells
+        assert [sub.read_global(f"w{i}") for i in range(5)] == [("value", i) for i in range(5)]
+
+
+def test_the_cache_keeps_a_bounded_number_of_bytes(monkeypatch):
+    monkeypatch.setattr(cellcode, "_cache", cellcode.OrderedDict())
+    monkeypatch.setattr(cellcode, "_cache_bytes", 0)
+    monkeypatch.setattr(cellcode, "CACHE_BYTES", 200_000)
+    chain = "x = 0" + "<0" * 2000 + "\n"  # 4 kB of source, about 100 kB of code
+    for number in range(1, 6):
+        assert cellcode.prepared(number, chain) is not None
+    held = sum(cellcode._entry_bytes(k, v) for k, v in cellcode._cache.items())
+    assert held == cellcode._cache_bytes <= 200_000
+    assert 1 <= len(cellcode._cache) < 5
+    assert (5, chain) in cellcode._cache  # the most recent stays
+
+
+def test_a_notebook_larger_than_a_json_structure_is_sent(server):
+    # a cell of 17 MB (a notebook file may hold 20): the run message is the grader's own
+    # marshal data, allowed up to codec.MAX_GRADER_STRUCTURE_BYTES (the child's answers stay
+    # limited to codec.MAX_JSON_BYTES)
+    from autograder.sandbox import codec
+
+    big = "#" + "a" * (codec.MAX_JSON_BYTES + (1 << 20)) + "\nafter = 1\n"
+    with server.spawn([big, "x = 2\n"]) as sub:
+        assert [c.ok for c in sub.cells] == [True, True], sub.cells
+        assert sub.read_global("after") == ("value", 1)
+        assert sub.read_global("x") == ("value", 2)

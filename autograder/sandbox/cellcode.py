@@ -27,12 +27,20 @@ from . import codec
 
 #: Cells longer than this are left to the child (a pathological cell costs its own sandbox).
 MAX_CELL_CHARS = 20_000
+#: A submission's cells are prepared here up to this many characters in all; the rest are left
+#: to the child, within its own limits. Compiling is the submission's work done in the grader,
+#: and some text compiles slowly into much code ("x = 0<0<0<...": 6 us and 26 bytes of code per
+#: character): bounded per submission. The assignments' notebooks hold 10-30 kB of code.
+MAX_PREPARED_CHARS = 200_000
 CACHE_ENTRIES = 1024
+#: The cache keeps at most this many bytes of texts and code (the least recently used go first).
+CACHE_BYTES = 32 << 20
 #: The flags of the child's ``compile`` call, which inherits child.py's future import.
 COMPILE_FLAGS = __future__.annotations.compiler_flag
 
 _lock = threading.Lock()
 _cache: OrderedDict[tuple[int, str], tuple[str, bytes]] = OrderedDict()
+_cache_bytes = 0
 _transformer = None
 
 
@@ -71,16 +79,26 @@ def prepared(number: int, source: str) -> tuple[str, bytes] | None:
         entry = (text, marshal.dumps(code))
     except Exception:  # SyntaxError, the transformer's own errors: the child reports them
         return None
+    global _cache_bytes
+    size = _entry_bytes(key, entry)
     with _lock:
-        _cache[key] = entry
-        if len(_cache) > CACHE_ENTRIES:
-            _cache.popitem(last=False)
+        if key not in _cache and size <= CACHE_BYTES:
+            _cache[key] = entry
+            _cache_bytes += size
+            while len(_cache) > CACHE_ENTRIES or _cache_bytes > CACHE_BYTES:
+                old_key, old_entry = _cache.popitem(last=False)
+                _cache_bytes -= _entry_bytes(old_key, old_entry)
     return entry
 
 
+def _entry_bytes(key: tuple[int, str], entry: tuple[str, bytes]) -> int:
+    return len(key[1]) + len(entry[0]) + len(entry[1])
+
+
 #: The code objects' bytes travel in the message's structure (the grader's marshal data, see
-#: codec.pack_from_grader) up to this many in all; beyond, as uint8 frames (a structure is
-#: limited to codec.MAX_JSON_BYTES, the frames to codec.MAX_MESSAGE_BYTES).
+#: codec.pack_from_grader) up to this many in all; beyond, as uint8 frames. The structure
+#: (limited to codec.MAX_GRADER_STRUCTURE_BYTES) then holds at most the notebook's sources,
+#: MAX_PREPARED_CHARS of texts and these bytes.
 INLINE_CODE_BYTES = 2 << 20
 
 
@@ -91,8 +109,10 @@ def run_message(cells: list[str], arrays: list) -> list:
     to ``arrays``."""
     out: list = []
     inline = INLINE_CODE_BYTES
+    chars = MAX_PREPARED_CHARS  # (the frames: MAX_PREPARED_CHARS of source make at most 5 MB)
     for index, source in enumerate(cells):
-        entry = prepared(index + 1, source)
+        chars -= len(source) if isinstance(source, str) else 0
+        entry = prepared(index + 1, source) if chars >= 0 else None
         if entry is None:
             out.append(None)
             continue

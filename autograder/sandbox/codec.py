@@ -48,6 +48,10 @@ _HEAD = struct.Struct("<4sII")
 _ALEN = struct.Struct("<Q")
 
 MAX_JSON_BYTES = 16 << 20
+#: The structure of a message of the grader to the child (codec.pack_from_grader), which the
+#: child alone reads: the run message carries the notebook's cells (a notebook file is at most
+#: 20 MB, grade/inputs.py) with the texts and code the grader prepared (cellcode.run_message).
+MAX_GRADER_STRUCTURE_BYTES = 64 << 20
 MAX_ARRAYS = 100_000
 MAX_MESSAGE_BYTES = 256 << 20  # total .npy bytes in one message
 MAX_DEPTH = 64
@@ -284,15 +288,14 @@ def _parse_header(data, key: bytes | None) -> tuple:
     if not isinstance(shape, tuple) or len(shape) > 64:
         raise CodecError("malformed array shape")
     count = 1
+    span = 1  # the product of the non-zero dimensions: bounded even in an empty array, where
+    # numpy would raise its own ValueError making it (not a codec error)
     for dim in shape:
         if type(dim) is not int or dim < 0:
             raise CodecError("malformed array shape")
-        if dim > MAX_MESSAGE_BYTES:
-            # (refused even in an empty array: numpy would raise its own ValueError making
-            # one, which is not a codec error)
-            raise CodecError("array too large")
         count *= dim
-        if count > MAX_MESSAGE_BYTES:
+        span *= dim or 1
+        if count > MAX_MESSAGE_BYTES or span > MAX_MESSAGE_BYTES:
             raise CodecError("array too large")
     known = (shape, "F" if fortran else "C", dtype, count, count * dtype.itemsize, offset)
     if key is not None and len(key) == offset:
@@ -408,12 +411,12 @@ def pack(header: dict, arrays: list) -> bytes:
 
 def pack_from_grader(header: dict, arrays: list) -> bytes:
     """:func:`pack` for a message of the grader to the child: the structure as marshal data
-    (plain lists, dicts, strings and numbers, as the JSON would hold them)."""
-    return _frame(MAGIC_FROM_GRADER, marshal.dumps(header), arrays)
+    (plain lists, dicts, strings, bytes and numbers), up to MAX_GRADER_STRUCTURE_BYTES."""
+    return _frame(MAGIC_FROM_GRADER, marshal.dumps(header), arrays, MAX_GRADER_STRUCTURE_BYTES)
 
 
-def _frame(magic: bytes, raw: bytes, arrays: list) -> bytes:
-    if len(raw) > MAX_JSON_BYTES:
+def _frame(magic: bytes, raw: bytes, arrays: list, limit: int = MAX_JSON_BYTES) -> bytes:
+    if len(raw) > limit:
         raise CodecError(f"message structure too large ({len(raw)} bytes)")
     total = sum(len(a) for a in arrays)
     if total > MAX_MESSAGE_BYTES:

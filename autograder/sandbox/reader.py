@@ -106,7 +106,7 @@ class Reader:
         marshalled = magic == codec.MAGIC_FROM_GRADER and self.from_grader
         if magic != codec.MAGIC and not marshalled:
             raise codec.CodecError("bad message magic")
-        if jlen > codec.MAX_JSON_BYTES:
+        if jlen > (codec.MAX_GRADER_STRUCTURE_BYTES if marshalled else codec.MAX_JSON_BYTES):
             raise codec.CodecError("message structure too large")
         if narr > codec.MAX_ARRAYS:
             raise codec.CodecError("too many arrays in one message")
