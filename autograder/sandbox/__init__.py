@@ -37,8 +37,9 @@ non-root grader, which is how the test-suite covers that path):
 The fork server process imports the child-side modules (``zygote``, ``child``, ``shims``,
 ``codec``, ``_linux``, ``errors``) and, for its rehearsal (``rehearsal``: a grading's requests
 served to itself once, so that sandboxes start with warm code), the grader's encoders
-(``calls``, ``cellcode``); never tests, solutions or expected values. The grader-side classes
-live in ``server`` and are loaded lazily here. ``python -m autograder.sandbox.bench`` measures the per-submission overhead.
+(``calls``, ``cellcode``, ``loop_requests``); never tests, solutions or expected values. The
+grader-side classes live in ``server`` and are loaded lazily here.
+``python -m autograder.sandbox.bench`` measures the per-submission overhead.
 """
 
 from .errors import (

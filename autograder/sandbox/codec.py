@@ -232,9 +232,9 @@ _NUMPY_HEADER = re.compile(rb"\{'descr': '([<>|][biufc][0-9]{1,2})', "
 _DESCRS: dict = {}  # descr bytes -> np.dtype, for the fast path
 
 
-def _read_numpy_header(data, key: bytes | None) -> tuple | None:
-    """``(shape, fortran, dtype, offset)`` of a header numpy wrote, or None (then numpy's
-    parser decides)."""
+def _read_numpy_header(key: bytes | None) -> tuple | None:
+    """``(shape, fortran, dtype, offset)`` of a header numpy wrote (``key``: the frame up to
+    its header's end, see _header_key), or None (then numpy's parser decides)."""
     if key is None:
         return None
     start = 10 if key[6] == 1 else 12
@@ -259,7 +259,7 @@ def _parse_header(data, key: bytes | None) -> tuple:
     largest message. A pure function of the header's bytes, so the result is remembered for
     headers seen again (the length check against the frame is parse_npy's, every time)."""
     try:
-        fast = _read_numpy_header(data, key)
+        fast = _read_numpy_header(key)
     except (TypeError, ValueError):
         fast = None
     if fast is not None:

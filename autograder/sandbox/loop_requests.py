@@ -41,12 +41,20 @@ def encode_plan(call: CallArguments, step, theta: np.ndarray, grad_fn, steps: in
     """The loop's plan as the child's ``loops.Plan`` reads it, encoded by ``call`` (a function
     in it becomes a callback of ``call``; a known gradient formula crosses as its data)."""
     spec = getattr(grad_fn, "spec", None)
-    plan = {"theta": theta, "steps": int(steps), "state": state,
-            "args": [_template(a) for a in step.args],
-            "kwargs": [[str(k), _template(v)] for k, v in step.kwargs.items()],
-            "returns": _returns(step.returns),
-            # the problem's gradient as its formula's data, else a callback per step
-            "grad": list(spec) if isinstance(spec, tuple) and len(spec) == 2 else grad_fn}
+    return encode_plan_of(
+        call, theta, int(steps), state, [_template(a) for a in step.args],
+        [[str(k), _template(v)] for k, v in step.kwargs.items()], _returns(step.returns),
+        # the problem's gradient as its formula's data, else a callback per step
+        list(spec) if isinstance(spec, tuple) and len(spec) == 2 else grad_fn)
+
+
+def encode_plan_of(call: CallArguments, theta, steps: int, state, args: list, kwargs: list,
+                   returns, grad):
+    """The plan's layout, its step already as templates (``["s", slot]`` or ``["v",
+    constant]``) and ``returns`` as the child reads them; also what the fork server's
+    rehearsal sends (sandbox/rehearsal.py, which has no StepCall)."""
+    plan = {"theta": theta, "steps": steps, "state": state, "args": args, "kwargs": kwargs,
+            "returns": returns, "grad": grad}
     (tree_plan,), _ = call.encode((plan,), {})
     return tree_plan
 

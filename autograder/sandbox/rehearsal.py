@@ -40,6 +40,7 @@ import numpy as np
 from . import cellcode, child, codec
 from .arena import ChildArena, GraderArena
 from .calls import CallArguments
+from .loop_requests import encode_plan_of
 from .reader import Reader
 
 #: More than the 8 runs after which CPython 3.11 quickens a code object, and enough for the
@@ -98,24 +99,21 @@ class _Stage:
                                      ChildArena(os.dup(arena.fd)),
                                      namespace={"__name__": "__main__"})
 
-    def ask(self, header: dict, arrays: list, want: list[str]) -> list[dict]:
-        """Send one request as the grader does, serve it as a sandbox does, return the
-        answers (their kinds checked against ``want``)."""
+    def ask(self, header: dict, arrays: list, want: list[str]) -> None:
+        """Send one request as the grader does, serve it as a sandbox does, and read its
+        answers back, their kinds checked against ``want``."""
         self.grader_sock.sendall(codec.pack_from_grader(header, arrays))
         msg, arrs = self.session.reader.recv_msg()  # (not Session.recv: it exits on EOF)
         if header["op"] == "run":
             self.session.run_cells(msg["cells"], msg.get("compiled"), arrs, msg.get("globals"))
         else:
             self.session.dispatch(msg, arrs)
-        answers = []
         for kind in want:
             answer, answer_arrays = self.answers.recv_msg(deadline=time.monotonic() + 5.0)
             if answer.get("op") != kind:
                 raise RehearsalError(f"{header['op']}: expected {kind!r}, got "
                                      f"{str(answer)[:300]}")
             codec.decode(answer.get("value"), answer_arrays)
-            answers.append(answer)
-        return answers
 
     def call(self, name: str, args: tuple, kwargs: dict, want: str = "return") -> None:
         arrays: list = []
@@ -135,15 +133,12 @@ def _formula_function(kind: str, data: dict):
     return formula
 
 
-def _plan(theta, steps, args, returns, grad, state=None, kwargs=()) -> dict:
-    """A loop's plan as ``loop_requests.encode_plan`` makes it (before encoding)."""
-    return {"theta": theta, "steps": steps, "state": state, "args": args,
-            "kwargs": [list(pair) for pair in kwargs], "returns": returns, "grad": grad}
-
-
-def _loop_message(name: str, plan: dict, arrays: list) -> dict:
-    (tree_plan,), _ = CallArguments(None, None, arrays).encode((plan,), {})
-    return {"name": name, "plan": tree_plan}
+def _loop(name: str, arrays: list, theta, steps, args, returns, grad, state=None,
+          kwargs=()) -> dict:
+    """A loop of ``name`` as the grader sends it (``loop_requests.encode_plan_of``)."""
+    plan = encode_plan_of(CallArguments(None, None, arrays), theta, steps, state, args,
+                          [list(pair) for pair in kwargs], returns, grad)
+    return {"name": name, "plan": plan}
 
 
 def _round(stage: _Stage, rng: np.random.Generator) -> None:
@@ -166,20 +161,18 @@ def _round(stage: _Stage, rng: np.random.Generator) -> None:
     stage.ask({"op": "globals", "names": ["total", "weights", "pair"]}, [], ["globals"])
     a = np.diag(rng.uniform(0.5, 2.0, size=4))
     quadratic = ["quadratic", {"A": a, "x_star": np.ones(4)}]
-    plain = _plan(theta, 15, [["s", "theta"], ["s", "grad"]], "theta", quadratic,
-                  kwargs=[("lr", ["v", 0.3])])
     arrays = []
-    stage.ask({"op": "loop", **_loop_message("step", plain, arrays)}, arrays, ["loop"])
+    plain = _loop("step", arrays, theta, 15, [["s", "theta"], ["s", "grad"]], "theta",
+                  quadratic, kwargs=[("lr", ["v", 0.3])])
+    stage.ask({"op": "loop", **plain}, arrays, ["loop"])
     features = rng.normal(size=(6, 2))
     for formula in (["rosenbrock", {"a": 1.0, "b": 100.0}],
                     ["linear_regression", {"X": features, "y": features @ np.ones(2)}],
                     ["least_squares", {"X": features, "Y": features @ np.ones(2)}]):
         arrays = []
-        loop = _plan(np.zeros(2), 5, [["s", "theta"], ["s", "grad"]], "theta", formula,
-                     kwargs=[("lr", ["v", 1e-3])])
-        stage.ask({"op": "loop", **_loop_message("step", loop, arrays)}, arrays, ["loop"])
-    with_state = _plan(theta, 10, [["s", "theta"], ["s", "grad"], ["s", "state"], ["s", "step"]],
-                       ["theta", "state"], quadratic, state=(np.zeros(4), np.zeros(4)))
+        loop = _loop("step", arrays, np.zeros(2), 5, [["s", "theta"], ["s", "grad"]], "theta",
+                     formula, kwargs=[("lr", ["v", 1e-3])])
+        stage.ask({"op": "loop", **loop}, arrays, ["loop"])
     arrays = []
     stage.arena.start_call()
     entries = []
@@ -187,7 +180,9 @@ def _round(stage: _Stage, rng: np.random.Generator) -> None:
         tree_args, tree_kwargs = CallArguments(None, stage.arena, arrays).encode(args, {},
                                                                                first=False)
         entries.append({"name": "step", "args": tree_args, "kwargs": tree_kwargs})
-    entries.append(_loop_message("moments", with_state, arrays))
+    entries.append(_loop("moments", arrays, theta, 10,
+                         [["s", "theta"], ["s", "grad"], ["s", "state"], ["s", "step"]],
+                         ["theta", "state"], quadratic, state=(np.zeros(4), np.zeros(4))))
     stage.ask({"op": "calls", "calls": entries}, arrays, ["return", "return", "loop"])
 
 
