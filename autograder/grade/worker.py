@@ -38,6 +38,7 @@ from typing import Any
 from autograder.grade.bundle import load_bundle
 from autograder.grade.import_check import analyze_cells, bundle_policy, module_note
 from autograder.grade.inputs import SubmissionInputError, load_cells, sha256_file
+from autograder.grade.lookahead import AHEAD, ALONE, SKIP, Lookahead, Replay
 from autograder.runner import CaseResult, run_case, score_question
 from autograder.testfiles import Question, load_question
 
@@ -63,6 +64,10 @@ class _Budget:
     @property
     def spent(self) -> bool:
         return time.monotonic() > self.deadline
+
+    @property
+    def spent_message(self) -> str:
+        return f"grading time budget of {self.seconds:.0f} s for this submission is spent"
 
 
 class _BudgetedProxy:
@@ -91,7 +96,7 @@ class _BudgetedProxy:
             budget=(self._budget.deadline, self._spent_message()))
 
     def _spent_message(self) -> str:
-        return f"grading time budget of {self._budget.seconds:.0f} s for this submission is spent"
+        return self._budget.spent_message
 
     def _check_budget(self) -> None:
         if self._budget.spent:
@@ -286,6 +291,7 @@ class Grader:
         notes.append(module_note(report))
         outputs: list[str] = []
         submission, status, ran_cells = self._run_cells(cells, budget, notes)
+        ahead = None
         try:
             for cell in getattr(submission, "cells", []):
                 if not cell.ok:
@@ -298,50 +304,70 @@ class Grader:
                     notes.append("not defined by the submission: " + ", ".join(missing))
             dead_reason = _reason(submission, self.limits) if died_in_cells else None
             respawns = 0
-            questions = []
-            for question in self.questions:
-                results = []
-                for case in question.cases:
-                    if dead_reason is not None and not died_in_cells and respawns < self.n_cases and not budget.spent:
-                        # The process died during an earlier case: start it again for this one.
-                        respawns += 1
-                        outputs.append(_output(submission))
-                        submission.close()
-                        submission = self._spawn(ran_cells)
-                        namespace = self._namespace(submission, budget, report)
-                        dead_reason = None if submission.alive else _reason(submission, self.limits)
-                    if dead_reason is not None:
-                        results.append(_failed(question, case, f"not run: {dead_reason}"))
-                        continue
-                    if budget.spent:
-                        results.append(_failed(
-                            question, case,
-                            f"not run: the grading time budget of {budget.seconds:.0f} s for this submission is spent",
-                        ))
-                        continue
-                    refused = next((m for n in case.params if (m := report.message_for(n))), None)
-                    if refused is not None:  # the same message grader.check gives in Jupyter
-                        results.append(_failed(question, case, refused))
-                        continue
-                    result = run_case(question, case, namespace)
-                    if not submission.alive:
-                        dead_reason = _reason(submission, self.limits)
-                        tested = ", ".join(name for name in case.params if name != "env")
-                        where = f"test {case.name} ({tested})" if tested else f"test {case.name}"
-                        kind = _SANDBOX_STATUS.get(submission.status, "sandbox_died")
-                        if kind != "timeout" and status == GRADED:
-                            status = kind  # a per-call time-out only fails its case
-                        notes.append(f"{dead_reason} during {where}")
-                        if not result.passed and dead_reason not in result.message:
-                            result = CaseResult(
-                                result.question, result.case, result.hidden, False, result.points,
-                                _truncate(f"{result.message}\n({dead_reason})", 3000), result.duration_s,
-                                result.attachments,
-                            )
-                    results.append(result)
-                questions.append(_question_dict(score_question(question, tuple(results))))
+            plan = [(question, case) for question in self.questions for case in question.cases]
+            refusals = [next((m for n in case.params if (m := report.message_for(n))), None)
+                        for _, case in plan]
+            # the cases run ahead to their first requests, which cross together (lookahead.py);
+            # an OK-format case runs its doctest alone, in its turn
+            ahead = Lookahead(plan, run_case, lambda i: SKIP if refusals[i] is not None else
+                              ALONE if plan[i][1].run is not None else AHEAD,
+                              (budget.deadline, budget.spent_message))
+            ahead.restart(submission, namespace)
+            results: dict[str, list[CaseResult]] = {q.name: [] for q in self.questions}
+            index, replay = 0, False
+            while index < len(plan):
+                question, case = plan[index]
+                if dead_reason is not None and not died_in_cells and respawns < self.n_cases and not budget.spent:
+                    # The process died during an earlier case: start it again for this one.
+                    respawns += 1
+                    outputs.append(_output(submission))
+                    submission.close()
+                    submission = self._spawn(ran_cells)
+                    namespace = self._namespace(submission, budget, report)
+                    ahead.restart(submission, namespace)
+                    dead_reason = None if submission.alive else _reason(submission, self.limits)
+                index += 1
+                if dead_reason is not None:
+                    results[question.name].append(_failed(question, case, f"not run: {dead_reason}"))
+                    continue
+                if budget.spent:
+                    results[question.name].append(_failed(
+                        question, case,
+                        f"not run: the {budget.spent_message}",
+                    ))
+                    continue
+                if refusals[index - 1] is not None:  # the same message grader.check gives in Jupyter
+                    results[question.name].append(_failed(question, case, refusals[index - 1]))
+                    continue
+                alone, replay = replay, False
+                result = ahead.run(index - 1, alone=alone)
+                replay = result is Replay
+                if replay:
+                    # its later request found the process ended by a later case's call: it
+                    # runs again, alone, on a fresh sandbox (as it would have on a live one)
+                    dead_reason, index = _reason(submission, self.limits), index - 1
+                    continue
+                if ahead.died_in(index - 1):
+                    dead_reason = _reason(submission, self.limits)
+                    tested = ", ".join(name for name in case.params if name != "env")
+                    where = f"test {case.name} ({tested})" if tested else f"test {case.name}"
+                    kind = _SANDBOX_STATUS.get(submission.status, "sandbox_died")
+                    if kind != "timeout" and status == GRADED:
+                        status = kind  # a per-call time-out only fails its case
+                    notes.append(f"{dead_reason} during {where}")
+                    if not result.passed and dead_reason not in result.message:
+                        result = CaseResult(
+                            result.question, result.case, result.hidden, False, result.points,
+                            _truncate(f"{result.message}\n({dead_reason})", 3000), result.duration_s,
+                            result.attachments,
+                        )
+                results[question.name].append(result)
+            questions = [_question_dict(score_question(q, tuple(results[q.name])))
+                         for q in self.questions]
             outputs.append(_output(submission))
         finally:
+            if ahead is not None:
+                ahead.close()  # (cases still parked after an error of the grader's own)
             # the fork server cleans up while the next submission runs (see Submission.close)
             submission.close(wait=False)
         output = "".join(o for o in outputs if o)

@@ -40,20 +40,27 @@ class Returned:
     (once named) their labels, and its numerical warnings (what ``checks.call_each`` reads).
     A loop's: its checked answer (``read_reply``), nothing changed."""
 
-    __slots__ = ("value", "changed", "mutations", "warnings")
+    __slots__ = ("value", "changed", "mutations", "unverified", "warnings")
 
     def __init__(self, value, changed: list, warnings=()):
         self.value = value
         self.changed = changed
         self.mutations: tuple[str, ...] = ()  # the changed arguments' names (perform_batch)
+        self.unverified: tuple[str, ...] = ()  # arguments too large for the arena (by copy)
         self.warnings = warnings
 
 
-def perform_batch(sub, entries: list, budget: tuple[float, str] | None = None) -> list | None:
+def perform_batch(sub, entries: list, budget: tuple[float, str] | None = None,
+                  ended: dict | None = None) -> list | None:
     """``[Returned | SandboxError, ...]`` for ``[(proxy, args, kwargs) | LoopEntry, ...]`` of
     ``sub``, or None when these cannot share a request. ``budget``: ``(deadline, why)``: an
     entry that would start after it does not (the child, already running it, is stopped), as
-    a call made alone is refused once the submission's grading budget is spent."""
+    a call made alone is refused once the submission's grading budget is spent.
+
+    ``ended`` (a dict), when the process ends during the request, is given ``"entry"``: the
+    index of the entry it ended in (the entries after it did not run), and ``"budget"``: True
+    when that entry was stopped by the grading budget before its answer (it did not start as
+    far as the tests can tell)."""
     if not (0 < len(entries) <= MAX_BATCH) or sub.arena is None:
         return None
     proxies = [e.proxy if isinstance(e, LoopEntry) else e[0] for e in entries]
@@ -99,6 +106,7 @@ def perform_batch(sub, entries: list, budget: tuple[float, str] | None = None) -
         for proxy, entry, call, weight in zip(proxies, entries, calls, weights):
             if budget is not None and outcomes and time.monotonic() > budget[0]:
                 sub._kill("timeout", budget[1])
+                _ended(ended, len(outcomes), by_budget=True)
                 outcomes += [CallTimeout(budget[1])] * (n - len(outcomes))
                 break
             # each entry has the limits it has alone, counted from the answer before it (the
@@ -110,11 +118,13 @@ def perform_batch(sub, entries: list, budget: tuple[float, str] | None = None) -
                                       f"the call to {proxy.name}", call_wall * weight)
                 started, cpu_mark = time.monotonic(), sub._cpu_mark()
             except SandboxError as exc:  # the process is gone: this call and the rest fail so
+                _ended(ended, len(outcomes))
                 outcomes += [exc] * (n - len(outcomes))
                 break
             loop = entry if isinstance(entry, LoopEntry) else None
             outcomes.append(_outcome(sub, proxy, call, msg, arrs, loop))
             if not sub._alive:
+                _ended(ended, len(outcomes) - 1)
                 outcomes += [SandboxDied(sub._death_message())] * (n - len(outcomes))
                 break
     finally:
@@ -124,13 +134,21 @@ def perform_batch(sub, entries: list, budget: tuple[float, str] | None = None) -
     # the changes were observed as each answer arrived; the names that word their messages
     # are asked for now that the child waits again (only for calls with a change)
     for proxy, call, outcome in zip(proxies, calls, outcomes):
-        if isinstance(outcome, Returned) and outcome.changed:
+        # (a loop's arguments are copies, never observed: call.arena is None)
+        if isinstance(outcome, Returned) and call.arena is not None and \
+                (outcome.changed or call.unverified):
             # (not once the grading budget is spent: then the arguments are arg0, arg1...)
             in_time = budget is None or time.monotonic() <= budget[0]
             labels = ask_labels(sub, proxy.name, call) \
                 if in_time and call.needs_labels(outcome.changed) else None
             outcome.mutations = call.named(outcome.changed, labels)
+            outcome.unverified = call.unverified_labels(labels)
     return outcomes
+
+
+def _ended(ended: dict | None, entry: int, by_budget: bool = False) -> None:
+    if ended is not None:
+        ended.update(entry=entry, budget=by_budget)
 
 
 def _outcome(sub, proxy: Proxy, call: CallArguments, msg: dict, arrs: list,

@@ -29,7 +29,7 @@ from .errors import (
     SandboxDied,
     SandboxError,
 )
-from .loop_requests import perform_loop
+from .loop_requests import LoopEntry, perform_loop
 from .reader import Reader
 
 FLOOD_FACTOR = 64  # output beyond this many times output_bytes kills the child
@@ -76,6 +76,9 @@ class Submission:
         self._callables: set[str] = set()
         self._ready = False
         self._globals_ahead: tuple[dict, list] | None = None  # see read_globals
+        #: Set by the batch grader's grade/lookahead.py: parks the first request of a case
+        #: running ahead (``intercept``), so that the cases' first requests cross together.
+        self.lookahead = None
         self._started = False  # the child said it starts the cells: no more set-up failures
         self._alive = False
         self._closed = False
@@ -585,18 +588,31 @@ class Submission:
         self._kill("protocol", f"the submission sent an unexpected answer {str(kind)[:50]!r}")
         raise ProtocolError(self.reason)
 
-    # -- calls
+    # -- calls (a case running ahead parks its first one: see grade/lookahead.py)
     def _call(self, proxy: Proxy, args: tuple, kwargs: dict):
+        if self.lookahead is not None:
+            answer = self.lookahead.intercept(self, "call", (proxy, args, kwargs))
+            if answer is not self.lookahead.DIRECT:
+                return answer
         with self._lock:
             return perform_call(self, proxy, args, kwargs)
 
     def _batch(self, entries: list, budget: tuple[float, str] | None = None):
         from .batch import perform_batch
 
+        if self.lookahead is not None:
+            answer = self.lookahead.intercept(self, "batch", entries)
+            if answer is not self.lookahead.DIRECT:
+                return answer
         with self._lock:
             return perform_batch(self, entries, budget)
 
     def _loop(self, proxy: Proxy, step, theta, grad_fn, steps: int, state):
+        if self.lookahead is not None:
+            answer = self.lookahead.intercept(
+                self, "loop", LoopEntry(proxy, step, theta, grad_fn, steps, state))
+            if answer is not self.lookahead.DIRECT:
+                return answer
         with self._lock:
             return perform_loop(self, proxy, step, theta, grad_fn, steps, state)
 
