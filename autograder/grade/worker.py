@@ -116,6 +116,10 @@ def server_policy(policy: Any) -> dict:
 class Grader:
     """Grades submissions of one bundle; owns one sandbox fork server."""
 
+    #: Run the cases ahead to their first requests, sent together (grade/lookahead.py);
+    #: False runs each case in its turn, one request after the other (the tests compare both).
+    run_ahead = True
+
     def __init__(self, bundle_dir: str | Path, limits: Any = None, *, workdir_root: str | None = None,
                  server: Any = None, restartable: bool = True):
         from autograder.sandbox import ForkServer, Limits
@@ -310,8 +314,8 @@ class Grader:
             # the cases run ahead to their first requests, which cross together (lookahead.py);
             # an OK-format case runs its doctest alone, in its turn
             ahead = Lookahead(plan, run_case, lambda i: SKIP if refusals[i] is not None else
-                              ALONE if plan[i][1].run is not None else AHEAD,
-                              (budget.deadline, budget.spent_message))
+                              ALONE if plan[i][1].run is not None or not self.run_ahead
+                              else AHEAD, (budget.deadline, budget.spent_message))
             ahead.restart(submission, namespace)
             results: dict[str, list[CaseResult]] = {q.name: [] for q in self.questions}
             index, replay = 0, False
