@@ -255,6 +255,28 @@ class _CountingProxy:
         return getattr(self._proxy, name)
 
 
+def _requests_of(grader, task: dict) -> dict[str, int]:
+    """The requests one ``Grader.grade`` of ``task`` sends its sandbox, by kind (``run``: the
+    cells; ``calls``, ``call``, ``loop``: the cases', whose first requests cross together;
+    ``labels``, ``globals``...: the rest)."""
+    from autograder.sandbox.submission import Submission
+
+    sent: dict[str, int] = {}
+    original = Submission._send
+
+    def counting(sub, header, arrays, deadline):
+        sent[str(header.get("op"))] = sent.get(str(header.get("op")), 0) + 1
+        return original(sub, header, arrays, deadline)
+
+    Submission._send = counting
+    try:
+        grader.grade(task)
+    finally:
+        Submission._send = original
+    # (replies to the child's callbacks are not requests)
+    return {op: n for op, n in sent.items() if op not in ("cb_result", "cb_error")}
+
+
 def _own_cpu_s() -> float:
     """This process's CPU time, exact (scheduler nanoseconds), all threads."""
     try:
@@ -315,6 +337,7 @@ class Figures:
     proxy_calls: int = 0
     batches: int = 0
     requests: int = 0
+    grading_requests: dict = field(default_factory=dict)
     worker_tree_peak_mb: float = 0.0
     worker_process_peak_mb: float = 0.0
     largest_process_peak_mb: float = 0.0
@@ -446,6 +469,7 @@ def _measure_pinned(hw: str, bundle: Path, notebook: Path, repeats: int, figures
         grader = Grader(bundle)
         try:
             result = grader.grade(task)  # warm-up (imports, first fork)
+            figures.grading_requests = _requests_of(grader, task)
             if result["score"] != result["max_score"]:
                 raise SystemExit(
                     f"the correct submission scored {result['score']}/{result['max_score']} "
@@ -551,7 +575,8 @@ def _measure_pinned(hw: str, bundle: Path, notebook: Path, repeats: int, figures
     figures.sandbox_cpu_ms = sandbox_cpu * 1000
     figures.inprocess_cpu_ms = statistics.median(row["cpu_ms"] for row in rows)
     figures.overhead_cpu_ms = figures.sandbox_cpu_ms - figures.inprocess_cpu_ms
-    figures.cpu_parts = cpu_parts.as_dict(inprocess_split, figures.requests)
+    figures.cpu_parts = cpu_parts.as_dict(inprocess_split, sum(figures.grading_requests.values())
+                                          or figures.requests)
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -595,12 +620,17 @@ def report(f: Figures) -> list[tuple[str, bool | None]]:
           f"alternating rounds of {ROUND}, medians: "
           f"{f.sandbox_ms:.1f} ms via the sandbox (Grader.grade), {f.inprocess_ms:.1f} ms "
           "in-process: parse, run the cells, run the cases, no sandbox)")
+    if f.grading_requests:
+        kinds = ", ".join(f"{n} {op}" for op, n in sorted(f.grading_requests.items()))
+        print(f"    requests of one Grader.grade: {sum(f.grading_requests.values())} ({kinds}; "
+              "the cases run ahead to their first requests, which cross as one)")
     b = f.breakdown_ms
     if b:
         print(f"    sandbox parts: fork + run the notebook's cells {b['spawn']:.1f} ms (a bare fork "
-              f"with one trivial cell and close: {b['bare']:.1f} ms), every case through proxies "
-              f"{b['tests']:.1f} ms ({f.proxy_calls} proxy calls, {f.batches} batched requests "
-              f"among them, and {f.loops} step loops run in the sandbox, callbacks not counted), close {b['close']:.1f} ms")
+              f"with one trivial cell and close: {b['bare']:.1f} ms), every case through proxies, "
+              f"one case at a time, {b['tests']:.1f} ms ({f.requests} requests: {f.proxy_calls} "
+              f"proxy calls, {f.batches} batched requests among them, and {f.loops} step loops "
+              f"run in the sandbox, callbacks not counted), close {b['close']:.1f} ms")
     for line in overhead_parts.lines(f.cpu_parts):
         print(line)
     startup_ok = None if f.startup_s is None else f.startup_s < TARGET_STARTUP_S
@@ -677,7 +707,7 @@ def run_one(hw: str, args, otter_n: int, growth: int) -> Figures:
 
 def table(all_figures: list[Figures]) -> None:
     print("\n| assignment | ours sub/s | otter sub/s | ratio (>= 100x) | overhead ms wall (<= 20) "
-          "| overhead ms CPU | start-up s (< 1) | peak MB/worker | calls + loops (requests) |")
+          "| overhead ms CPU | start-up s (< 1) | peak MB/worker | calls + loops (requests of a grading) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for f in all_figures:
         ratio = "n/a" if f.speedup is None else f"{f.speedup:.1f}x"
@@ -685,7 +715,7 @@ def table(all_figures: list[Figures]) -> None:
         startup = "n/a" if f.startup_s is None else f"{f.startup_s:.2f}"
         print(f"| {f.assignment} | {f.ours_rate:.2f} | {otter} | {ratio} | {f.overhead_ms:.1f} | "
               f"{f.overhead_cpu_ms:.1f} | {startup} | {f.worker_tree_peak_mb:.0f} | "
-              f"{f.proxy_calls} + {f.loops} ({f.requests}) |")
+              f"{f.proxy_calls} + {f.loops} ({sum(f.grading_requests.values()) or f.requests}) |")
 
 
 def main(argv: list[str] | None = None) -> int:

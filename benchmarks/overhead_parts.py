@@ -108,8 +108,8 @@ def lines(parts: dict) -> list[str]:
         "    where the CPU overhead goes (per grading of that submission, this run):",
         f"      grader      {p['grader_cpu_ms']:6.1f} ms against {tests:.1f} ms of the tests' own "
         f"work in-process (+ {p['inprocess_parse_ms']:.1f} ms parsing the notebook in "
-        f"both): {grader_extra:+.1f} ms, the grader end of {requests} requests "
-        f"({grader_extra / requests * 1000:.0f} us each) and the verdict plumbing",
+        f"both): {grader_extra:+.1f} ms, the grader end of {requests} requests (the calls "
+        "in them encoded, observed and judged one by one) and the verdict plumbing",
         f"      sandbox     {p['sandboxes_cpu_ms']:6.1f} ms against {student:.1f} ms of the "
         f"student's code in-process (cells {p['inprocess_cells_ms']:.1f}, calls "
         f"{p['inprocess_student_ms']:.1f}): {sandbox_extra:+.1f} ms, a fresh process "

@@ -57,7 +57,10 @@ def test_benchmark_smoke(tmp_path, capsys):
     for key in ("grader_cpu_ms", "sandboxes_cpu_ms", "bare_cpu_ms", "inprocess_tests_ms",
                 "inprocess_cells_ms", "inprocess_student_ms", "inprocess_parse_ms"):
         assert parts[key] > 0, (key, parts)
-    assert parts["sandbox_page_copies"] > 0 and parts["requests"] == figures["requests"]
+    # one grading: the cells' request and the cases' first requests as one (lookahead.py)
+    assert figures["grading_requests"] == {"run": 1, "calls": 1}, figures["grading_requests"]
+    assert parts["sandbox_page_copies"] > 0 and parts["requests"] == 2
+    assert "requests of one Grader.grade: 2 (1 calls, 1 run;" in out
     # the split accounts for the in-process grading it splits (CPU, within a loose margin:
     # the split grading is a separate, untimed one)
     split = sum(parts[f"inprocess_{k}_ms"] for k in ("parse", "cells", "student", "tests"))
