@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 from autograder.checks import call_each
-from autograder.grade.worker import _Budget, _BudgetedProxy
+from autograder.grade.budget import Budget as _Budget
+from autograder.grade.budget import BudgetedProxy as _BudgetedProxy
 from autograder.sandbox import CallTimeout, ForkServer, Limits, SandboxDied
 from tests.fixtures.sandbox_helpers import count_requests
 

@@ -23,7 +23,8 @@ import numpy as np
 import pytest
 
 from autograder.checks import assert_no_mutation, call_each
-from autograder.grade.worker import _Budget, _BudgetedProxy
+from autograder.grade.budget import Budget as _Budget
+from autograder.grade.budget import BudgetedProxy as _BudgetedProxy
 from autograder.sandbox import (
     CallTimeout,
     ForkServer,

@@ -35,6 +35,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from autograder.grade.budget import Budget, BudgetedProxy
 from autograder.grade.bundle import load_bundle
 from autograder.grade.import_check import analyze_cells, bundle_policy, module_note
 from autograder.grade.inputs import SubmissionInputError, load_cells, sha256_file
@@ -54,56 +55,6 @@ def _truncate(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return text[: limit - 60] + f"\n... [{len(text) - limit + 60} more characters cut]"
-
-
-class _Budget:
-    def __init__(self, seconds: float):
-        self.deadline = time.monotonic() + seconds
-        self.seconds = seconds
-
-    @property
-    def spent(self) -> bool:
-        return time.monotonic() > self.deadline
-
-    @property
-    def spent_message(self) -> str:
-        return f"grading time budget of {self.seconds:.0f} s for this submission is spent"
-
-
-class _BudgetedProxy:
-    """A proxy that refuses to start a call once the submission's time budget is spent."""
-
-    def __init__(self, proxy: Any, budget: _Budget, timeout_error: type[BaseException]):
-        self._proxy = proxy
-        self._budget = budget
-        self._timeout_error = timeout_error
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        self._check_budget()
-        return self._proxy(*args, **kwargs)
-
-    def run_loop(self, *args: Any) -> Any:  # a StepCall loop run in the sandbox: one call
-        self._check_budget()
-        return self._proxy.run_loop(*args)
-
-    def call_batch(self, entries: list) -> Any:  # independent calls (and loops) in one request
-        self._check_budget()
-        # checked again before each entry of the request starts, as for calls made one by one;
-        # a loop entry (loop_entry, below) already holds the proxy itself
-        return self._proxy.call_batch(
-            [(getattr(e[0], "_proxy", e[0]), e[1], e[2]) if isinstance(e, tuple) else e
-             for e in entries],
-            budget=(self._budget.deadline, self._spent_message()))
-
-    def _spent_message(self) -> str:
-        return self._budget.spent_message
-
-    def _check_budget(self) -> None:
-        if self._budget.spent:
-            raise self._timeout_error(self._spent_message())
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._proxy, name)
 
 
 def server_policy(policy: Any) -> dict:
@@ -250,21 +201,21 @@ class Grader:
             message = "internal grader error (the submission will be graded again on the next run):\n"
             return self._all_failed(task, ERROR, message + _truncate(traceback.format_exc(), 4000), started)
 
-    def _namespace(self, submission: Any, budget: _Budget, report: Any = None) -> dict[str, Any]:
+    def _namespace(self, submission: Any, budget: Budget, report: Any = None) -> dict[str, Any]:
         from autograder.grade.globals import read_globals
         from autograder.sandbox import CallTimeout
 
-        def make_proxy(name: str) -> _BudgetedProxy:
+        def make_proxy(name: str) -> BudgetedProxy:
             proxy = submission.proxy(name)
             proxy.suppresses_warnings = bool(report is not None and name in report.functions
                                              and report.functions[name].suppresses_warnings)
-            return _BudgetedProxy(proxy, budget, CallTimeout)
+            return BudgetedProxy(proxy, budget, CallTimeout)
 
         # functions as proxies, values as plain data, allowed modules as the grader's own;
         # a name the notebook does not define is left out (the case gets None, as in otter)
         return read_globals(submission, self.wanted, self.policy, make_proxy)
 
-    def _run_cells(self, cells: list[str], budget: _Budget, notes: list[str]) -> tuple[Any, str, list[str]]:
+    def _run_cells(self, cells: list[str], budget: Budget, notes: list[str]) -> tuple[Any, str, list[str]]:
         """Spawn the sandbox and run the cells. A cell that kills the process (time-out, memory,
         ``os._exit``...) is reported and left out of a new attempt (at most ``MAX_CELL_RETRIES``),
         so that the functions defined by the other cells are still graded."""
@@ -289,7 +240,7 @@ class Grader:
         raise AssertionError("unreachable")
 
     def _grade_cells(self, task: dict, cells: list[str], note: str, started: float) -> dict:
-        budget = _Budget(self.limits.run_wall_s + self.limits.call_wall_s * max(1, self.n_cases))
+        budget = Budget(self.limits.run_wall_s + self.limits.call_wall_s * max(1, self.n_cases))
         notes = [note] if note else []
         report = analyze_cells(cells, self.policy)
         notes.append(module_note(report))
