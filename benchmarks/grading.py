@@ -440,16 +440,20 @@ def measure_overhead(hw: str, bundle: Path, notebook: Path, repeats: int, figure
     again with the sandbox API directly: fork a sandbox and run the cells, run every case
     through proxies, close; and a sandbox with one trivial cell gives the bare fork cost.
     """
-    from autograder.grade.worker_process import pin_to_cpu
+    from autograder.grade.worker_process import pin_to_cpu, schedule_as_batch
 
-    # Measured as a grading worker runs: pinned to one CPU with its sandboxes.
+    # Measured as a grading worker runs: pinned to one CPU with its sandboxes, as a batch job.
     affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    policy = os.sched_getscheduler(0) if hasattr(os, "sched_getscheduler") else None
     pin_to_cpu(0)
+    schedule_as_batch()
     try:
         _measure_pinned(hw, bundle, notebook, repeats, figures)
     finally:
         if affinity is not None:
             os.sched_setaffinity(0, affinity)
+        if policy is not None:
+            os.sched_setscheduler(0, policy, os.sched_param(0))
 
 
 def _measure_pinned(hw: str, bundle: Path, notebook: Path, repeats: int, figures: Figures) -> None:

@@ -1,6 +1,7 @@
 """Start-up of the grading workers: the fork server's process starts first (its imports overlap
 the worker's), and workers after the first start at a lower priority that they give back,
-worker and fork server, before they drop their privileges (issue 14's start-up target)."""
+worker and fork server, before they drop their privileges (issue 14's start-up target); both
+run as batch jobs (SCHED_BATCH), pinned to the worker's CPU."""
 
 from __future__ import annotations
 
@@ -49,6 +50,9 @@ def test_every_ready_worker_and_fork_server_runs_at_normal_priority(tmp_path):
             for pid in [worker.proc.pid, *servers]:
                 assert _nice(pid) == (0, "0"), (worker.index, pid)
                 assert os.sched_getaffinity(pid) == os.sched_getaffinity(worker.proc.pid)
+                # a batch job: a woken worker waits for the tick instead of taking the CPU
+                # from its sandbox at every answer (worker_process.schedule_as_batch)
+                assert os.sched_getscheduler(pid) == os.SCHED_BATCH, (worker.index, pid)
 
 
 def test_the_grade_package_loads_its_names_lazily_and_correctly():

@@ -49,6 +49,8 @@ def start_least_privileged(config: dict, launched: tuple | None = None, cpu: int
             # launched before this worker pinned itself (its imports ran on any CPU); its
             # sandboxes share this worker's CPU (see ``pin_to_cpu``)
             os.sched_setaffinity(server.zygote_pid, {cpu})
+        if server.zygote_pid:
+            schedule_as_batch(server.zygote_pid)  # its sandboxes inherit it
         if eased:
             # the fork server first (its sandboxes inherit its priority), then this worker
             _set_priority(server.zygote_pid, 0)
@@ -147,6 +149,25 @@ def pin_to_cpu(index: int) -> int | None:
     return cpu
 
 
+def schedule_as_batch(pid: int = 0) -> bool:
+    """Run ``pid`` (this process by default) under SCHED_BATCH, the kernel's policy for
+    non-interactive work: a batch task that wakes up does not preempt the one running, it waits
+    for the tick. A worker and its sandbox share one CPU; under the default policy each answer
+    of a batched request woke the worker, which took the CPU from the sandbox for that answer
+    and gave it back (two context switches per call: about 100 for a hw4 submission, whose cases
+    cross as one request); now the sandbox runs the calls on and the worker reads the answers
+    when it blocks. Measured (A/B, pinned, 16 rounds): hw4 1.7 ms less per submission, hw1 and
+    hw3 0.4-0.7 ms. Time limits are unaffected beyond a tick (a spinning child is preempted by
+    it). Children inherit the policy; any process may choose it (no privilege)."""
+    if not hasattr(os, "sched_setscheduler"):
+        return False  # macOS: no such policy
+    try:
+        os.sched_setscheduler(pid, os.SCHED_BATCH, os.sched_param(0))
+    except OSError:
+        return False
+    return True
+
+
 def main(argv: list[str]) -> int:
     from autograder.grade.frames import read_frame, write_frame
 
@@ -172,6 +193,7 @@ def main(argv: list[str]) -> int:
             if eased:
                 _set_priority(launched[0].pid, EASED_NICE)  # a session (autogroup) of its own
         cpu = pin_to_cpu(index) if index is not None else None
+        schedule_as_batch()
         if config.get("factory"):
             from autograder.grade.worker import Grader
 
