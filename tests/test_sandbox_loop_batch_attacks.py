@@ -30,7 +30,8 @@ from autograder.checks import (
     problems,
     run_steps,
 )
-from autograder.grade.worker import _Budget, _BudgetedProxy
+from autograder.grade.budget import Budget as _Budget
+from autograder.grade.budget import BudgetedProxy as _BudgetedProxy
 from autograder.sandbox import (
     CallTimeout,
     ForkServer,
