@@ -8,10 +8,12 @@ read, and all point arithmetic lives in ``score_question``.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import linecache
 import time
 import traceback
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -115,11 +117,19 @@ def run_case(question: Question, case: Case, namespace: Mapping[str, Any]) -> Ca
     As otter's ``call_func``: ``env`` is the namespace itself and a name the namespace does not
     hold is ``None`` (a failure then also says the name is missing). An :class:`Unavailable`
     value fails the case without running it, naming the global and why."""
-    with checks_attachments.collecting() as attached, checks_mistakes.forgotten_after():
-        result = _run_case(question, case, namespace)
+    # each case in a copy of the context (contextvars, NumPy's error state) and with the
+    # warnings filters it found: what one case leaves set does not reach the next, nor the
+    # next submission, whether the cases run in turn or ahead (grade/lookahead.py)
+    with warnings.catch_warnings():
+        result, attached = contextvars.copy_context().run(_collected, question, case, namespace)
     if not attached:
         return result
     return dataclasses.replace(result, attachments=tuple(attached))
+
+
+def _collected(question: Question, case: Case, namespace: Mapping[str, Any]):
+    with checks_attachments.collecting() as attached, checks_mistakes.forgotten_after():
+        return _run_case(question, case, namespace), attached
 
 
 def _run_case(question: Question, case: Case, namespace: Mapping[str, Any]) -> CaseResult:

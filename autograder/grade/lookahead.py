@@ -90,6 +90,7 @@ class Lookahead:
         #: The index of the case whose request ended the process during a merged request
         #: (None: it has not ended there). A later case's death is not an earlier case's.
         self.ended_by: int | None = None
+        self._alone_through = -1  # cases up to this index run alone (see run's Replay)
 
     # -- the worker's side
     def restart(self, sub, namespace: dict) -> None:
@@ -106,6 +107,11 @@ class Lookahead:
             self.sub.lookahead = None
         self.sub = None
 
+    def answered(self, index: int) -> bool:
+        """Whether case ``index`` has run ahead and its request has been made (it resumes in
+        its turn whatever happened since, as it would have run before)."""
+        return index in self._cases
+
     def died_in(self, index: int) -> bool:
         """Whether the process ended during case ``index``'s own requests (asked when it has
         run: a process a later case's call ended is not that case's death)."""
@@ -117,6 +123,7 @@ class Lookahead:
         """The result of case ``index`` (its CaseResult), or :class:`Replay` (the class) when
         it must run again on a fresh sandbox. ``alone``: no running ahead (a replayed case)."""
         question, case = self.plan[index]
+        alone = alone or index <= self._alone_through
         if alone or index not in self._cases and (self._mode(index) != AHEAD
                                                   or not self.sub.alive):
             self._discard([i for i in self._cases if i >= index])
@@ -128,6 +135,9 @@ class Lookahead:
             while not runner.dead:
                 self._switch(runner, runner.answer)
         except Replay:
+            # the cases up to the one whose call ended the process run alone from now on:
+            # running them ahead again would end it again (and replay again)
+            self._alone_through = max(self._alone_through, self.ended_by or index)
             return Replay
         return runner.result
 
@@ -166,16 +176,36 @@ class Lookahead:
         return runner
 
     def _send(self, parked: list[_Case]) -> None:
-        answers, ended = merged.perform(self.sub, [r.request for r in parked], self._budget)
-        for runner, answer in zip(parked, answers):
-            runner.answer = answer
-        if ended is not None:
-            stopped = parked[ended.index].index
-            # (a stop by the budget is no case's death: the worker does not run that case)
-            self.ended_by = stopped
-            # not made: these cases start again from their beginning when their turn comes
-            self._discard([i for i in self._cases if i > stopped or
-                           (i == stopped and ended.by_budget)])
+        """Make the parked requests, together where they can be; a request that cannot join
+        the ones before it is made by its own case, resumed now (its calls then keep their
+        place among the student's calls), before the requests after it."""
+        answered: list[_Case] = []
+        while parked:
+            answers, ended, alone = merged.perform(self.sub, [r.request for r in parked],
+                                                   self._budget)
+            for runner, answer in zip(parked, answers):
+                runner.answer = answer
+                answered.append(runner)
+            if ended is not None:
+                stopped = parked[ended.index].index
+                # (a stop by the budget is no case's death: the worker does not run that case)
+                self.ended_by = stopped
+                # not made: these cases start again from their beginning when their turn comes
+                self._discard([i for i in self._cases if i > stopped or
+                               (i == stopped and ended.by_budget)])
+                return
+            parked = parked[len(answers):]
+            if parked and (alone or not answers):  # (never a round without progress)
+                # the cases before it finish first (their later requests come before its
+                # calls, as in turn), then it makes its request now, by its own path
+                for runner in [*answered, parked.pop(0)]:
+                    while not runner.dead:
+                        self._switch(runner, runner.answer)
+                    if not self.sub.alive:  # (ended by that case's own later request)
+                        self.ended_by = runner.index
+                        self._discard([i for i in self._cases if i > runner.index])
+                        return
+                answered = []
 
     def _switch(self, runner: _Case, *value) -> None:
         """Run ``runner`` until it parks or ends, with its own process-wide state."""
@@ -223,6 +253,8 @@ class Lookahead:
         runner.request = (kind, payload)
         runner.parent.switch(_PARKED)
         answer = runner.answer
+        if answer is None:  # it could not join the others: made now, by its own path
+            return DIRECT
         return answer.deliver(kind, payload)
 
 

@@ -285,7 +285,8 @@ class Grader:
                 if dead_reason is not None:
                     results[question.name].append(_failed(question, case, f"not run: {dead_reason}"))
                     continue
-                if budget.spent:
+                if budget.spent and not ahead.answered(index - 1):
+                    # (a case whose request was made ahead, in time, finishes as it would have)
                     results[question.name].append(_failed(
                         question, case,
                         f"not run: the {budget.spent_message}",

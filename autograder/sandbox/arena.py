@@ -45,6 +45,8 @@ class GraderArena:
             raise
         self._next = 0
         self._used = 0  # high-water mark of this call's placements (pages to release after)
+        #: The most array bytes one request can place (the rest of the arena is the cell mark).
+        self.capacity = size - PROGRESS
 
     def start_call(self) -> None:
         self._next = 0

@@ -28,6 +28,7 @@ import time
 
 from . import codec
 from .calls import CallArguments, Proxy, _warnings, ask_labels, raise_for_answer
+from .child import MAX_LABELS
 from .errors import CallTimeout, ProtocolError, SandboxDied, SandboxError
 from .loop_requests import LoopEntry, encode_plan, read_reply
 
@@ -40,18 +41,22 @@ class Returned:
     (once named) their labels, and its numerical warnings (what ``checks.call_each`` reads).
     A loop's: its checked answer (``read_reply``), nothing changed."""
 
-    __slots__ = ("value", "changed", "mutations", "unverified", "warnings")
+    __slots__ = ("value", "changed", "mutations", "unverified", "warnings", "labels")
 
-    def __init__(self, value, changed: list, warnings=()):
+    def __init__(self, value, changed: list, warnings=(), labels=None):
         self.value = value
         self.changed = changed
+        #: The child's parameter names for the call's arguments (words only), when they came
+        #: with the answer: a list of strings, else None.
+        self.labels = labels if isinstance(labels, list) and len(labels) <= MAX_LABELS \
+            and all(isinstance(x, str) for x in labels) else None
         self.mutations: tuple[str, ...] = ()  # the changed arguments' names (perform_batch)
         self.unverified: tuple[str, ...] = ()  # arguments too large for the arena (by copy)
         self.warnings = warnings
 
 
 def perform_batch(sub, entries: list, budget: tuple[float, str] | None = None,
-                  ended: dict | None = None) -> list | None:
+                  ended: dict | None = None, labels: bool = False) -> list | None:
     """``[Returned | SandboxError, ...]`` for ``[(proxy, args, kwargs) | LoopEntry, ...]`` of
     ``sub``, or None when these cannot share a request. ``budget``: ``(deadline, why)``: an
     entry that would start after it does not (the child, already running it, is stopped), as
@@ -60,25 +65,35 @@ def perform_batch(sub, entries: list, budget: tuple[float, str] | None = None,
     ``ended`` (a dict), when the process ends during the request, is given ``"entry"``: the
     index of the entry it ended in (the entries after it did not run), and ``"budget"``: True
     when that entry was stopped by the grading budget before its answer (it did not start as
-    far as the tests can tell)."""
+    far as the tests can tell). When the entries cannot share a request (None, or a
+    ProtocolError raised for an argument that cannot cross, before anything is sent) it is
+    given ``"unbatchable"``: the first entry that cannot join the ones before it.
+
+    With ``labels`` each call whose arguments are in the arena has the child's parameter names
+    come with its answer (the cases' merged request, sandbox/merged.py: a later case's call may
+    end the process before they could be asked for); they word a message, nothing else."""
     if not (0 < len(entries) <= MAX_BATCH) or sub.arena is None:
         return None
     proxies = [e.proxy if isinstance(e, LoopEntry) else e[0] for e in entries]
-    if not all(type(p) is Proxy and p._sub is sub for p in proxies):
-        return None
+    alien = next((i for i, p in enumerate(proxies) if type(p) is not Proxy or p._sub is not sub),
+                 None)
+    if alien is not None:
+        return _unbatchable(ended, alien)
     if not sub._alive:
         raise SandboxDied(sub._death_message())
     arrays: list = []
     calls, wire, weights = [], [], []
     generators: set[int] = set()
     sub.arena.start_call()
-    for proxy, entry in zip(proxies, entries):
+    for index, (proxy, entry) in enumerate(zip(proxies, entries)):
+        if ended is not None:
+            ended["unbatchable"] = index  # (for a ProtocolError raised while encoding it)
         if isinstance(entry, LoopEntry):
             call = CallArguments(sub, None, arrays)  # every step gets copies: nothing observed
             plan = encode_plan(call, entry.step, entry.theta, entry.grad_fn, entry.steps,
                                entry.state)
             if call.callbacks or call.generators:
-                return None
+                return _unbatchable(ended, index)
             wire.append({"name": proxy.name, "plan": plan})
             weights.append(max(1, entry.steps))  # a loop has the limits of its steps' calls
             calls.append(call)
@@ -86,15 +101,21 @@ def perform_batch(sub, entries: list, budget: tuple[float, str] | None = None,
         _, args, kwargs = entry
         call = CallArguments(sub, sub.arena, arrays)
         tree_args, tree_kwargs = call.encode(tuple(args), dict(kwargs), first=False)
-        if call.callbacks:
-            return None
+        if call.callbacks or (call.crowded and index):
+            # (crowded: an array that would fit the arena alone does not fit after the earlier
+            # entries' and would cross unobserved; alone it is observed)
+            return _unbatchable(ended, index)
         mine = {id(gen.bit_generator) for _, gen in call.generators}
         if mine & generators:  # a later call would draw from where an earlier one left it
-            return None
+            return _unbatchable(ended, index)
         generators |= mine
         calls.append(call)
-        wire.append({"name": proxy.name, "args": tree_args, "kwargs": tree_kwargs})
+        # an argument in the arena may change: its answer brings the parameter names
+        wire.append({"name": proxy.name, "args": tree_args, "kwargs": tree_kwargs,
+                     **({"labels": True} if labels and call.placements else {})})
         weights.append(1)
+    if ended is not None:
+        ended.pop("unbatchable", None)
     n = len(entries)
     call_wall, call_cpu = float(sub.limits.call_wall_s), float(sub.limits.call_cpu_s)
     started = time.monotonic()
@@ -139,11 +160,17 @@ def perform_batch(sub, entries: list, budget: tuple[float, str] | None = None,
                 (outcome.changed or call.unverified):
             # (not once the grading budget is spent: then the arguments are arg0, arg1...)
             in_time = budget is None or time.monotonic() <= budget[0]
-            labels = ask_labels(sub, proxy.name, call) \
+            labels = outcome.labels if outcome.labels is not None else \
+                ask_labels(sub, proxy.name, call) \
                 if in_time and call.needs_labels(outcome.changed) else None
             outcome.mutations = call.named(outcome.changed, labels)
             outcome.unverified = call.unverified_labels(labels)
     return outcomes
+
+
+def _unbatchable(ended: dict | None, entry: int) -> None:
+    if ended is not None:
+        ended["unbatchable"] = entry
 
 
 def _ended(ended: dict | None, entry: int, by_budget: bool = False) -> None:
@@ -180,4 +207,4 @@ def _outcome(sub, proxy: Proxy, call: CallArguments, msg: dict, arrs: list,
             call.adopt_states(msg.get("rng"), arrs)
         except ProtocolError as exc:
             return exc
-    return Returned(value, changed, _warnings(msg.get("warnings")))
+    return Returned(value, changed, _warnings(msg.get("warnings")), msg.get("labels"))

@@ -131,6 +131,9 @@ class CallArguments:
         self.generators: list[tuple[int, np.random.Generator]] = []
         self.placements: list[tuple[object, tuple]] = []
         self.unverified: list[object] = []
+        #: An array did not fit the arena after the arrays placed before it in this request,
+        #: though it would alone (batch.py then makes this call in a request of its own).
+        self.crowded = False
         self.shapes: set[tuple] = {()}
         self.max_elements = 0
         self.arity = 0  # how the call was made: what the child's parameter names bind to
@@ -165,6 +168,8 @@ class CallArguments:
         placed = self.arena.place(arr) if self.arena is not None else None
         if placed is None:
             self.unverified.append(self._where)
+            if self.arena is not None and arr.nbytes <= self.arena.capacity:
+                self.crowded = True
             return None
         tag, placement = placed
         self.placements.append((self._where, placement))

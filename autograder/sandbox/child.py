@@ -540,9 +540,14 @@ class Session:
             self.send({"op": "protocol_error",
                        "error": f"the returned value could not be converted: {describe(exc)}"})
             return
+        answer = {"op": "return", "value": tree, "rng": states,
+                  "warnings": _warning_texts(caught)}
+        if msg.get("labels") is True:
+            # a call of a batch: the names that would word a change in place come with its
+            # answer (asked after the batch, they are lost if a later call ends the process)
+            answer["labels"] = self._param_names(fn, args, kwargs)[:MAX_LABELS]
         try:
-            self.send({"op": "return", "value": tree, "rng": states,
-                       "warnings": _warning_texts(caught)}, arrays)
+            self.send(answer, arrays)
         except codec.CodecError as exc:
             self.send({"op": "protocol_error", "error": str(exc)[:MAX_ERROR]})
 

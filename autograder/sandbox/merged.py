@@ -7,19 +7,19 @@ Nothing changes at the boundary: every entry is encoded, limited, observed and j
 ``perform_batch`` does for one ``call_each``, and the answers are cut back into what each case's
 own request would have given (:class:`Answer`).
 
-When the entries cannot share a request (a callback, one Generator in two of them, an argument
-that cannot cross), the requests are made one by one, in order, each by its own path; so is a
-request of an unknown kind. Either way, when the process ends (a call that kills it, a time-out,
-the grading budget), the requests after the one it ended in are not made at all: :func:`perform`
-reports where, and the caller runs those cases again on a fresh sandbox, as it would have.
+A request that cannot join the ones before it (a callback, a Generator an earlier one uses, an
+argument that cannot cross, arrays that no longer fit the arena) is left to its case, which
+makes it by its own path, in its turn, before the requests after it are sent. When the process
+ends (a call that kills it, a time-out, the grading budget), the requests after the one it
+ended in are not made at all: :func:`perform` reports where, and the caller runs those cases
+again on a fresh sandbox, as it would have.
 """
 
 from __future__ import annotations
 
 from .batch import MAX_BATCH, Returned, perform_batch
-from .calls import perform_call
-from .errors import ProtocolError, SandboxDied, SandboxError
-from .loop_requests import LoopEntry, perform_loop
+from .errors import ProtocolError, SandboxDied
+from .loop_requests import LoopEntry
 
 CALL, BATCH, LOOP = "call", "batch", "loop"
 
@@ -65,30 +65,40 @@ class Ended:
 
 
 def perform(sub, requests: list, budget: tuple[float, str] | None
-            ) -> tuple[list[Answer], Ended | None]:
-    """Answers for ``requests`` (``(kind, payload)`` each, in the order the cases made them:
-    ``(CALL, (proxy, args, kwargs))``, ``(BATCH, entries)``, ``(LOOP, LoopEntry)``), and where
-    the process ended, if it did. There is one answer per request made: the requests from
-    ``len(answers)`` on were not made."""
+            ) -> tuple[list[Answer], Ended | None, bool]:
+    """Answers for the first of ``requests`` (``(kind, payload)`` each, in the order the cases
+    made them: ``(CALL, (proxy, args, kwargs))``, ``(BATCH, entries)``, ``(LOOP, LoopEntry)``)
+    that can share one request: ``(answers, ended, alone)``. There is one answer per request
+    made, from the first on; ``ended`` says where the process ended, if it did (the requests
+    after it are not made); otherwise ``alone`` says that the next request cannot join the
+    ones before it (a callback, a Generator an earlier one uses, an argument that cannot cross,
+    arrays that do not fit the arena after the earlier ones', an unknown kind): its case must
+    make it itself, by its own path, before the requests after it are made."""
     entries, spans = [], []
     for kind, payload in requests:
         part = list(payload) if kind == BATCH else [payload] if kind in (CALL, LOOP) else None
-        if part is None or len(entries) + len(part) > MAX_BATCH:
-            return _one_by_one(sub, requests, budget)
+        if part is None or not part or len(entries) + len(part) > MAX_BATCH:
+            break  # (the rest go in a later request, or alone when this is the first)
         spans.append((kind, len(entries), len(part)))
         entries.extend(part)
+    if not spans:
+        return [], None, True
     ended_at: dict = {}
     try:
         with sub._lock:
-            outcomes = perform_batch(sub, entries, budget, ended_at)
+            outcomes = perform_batch(sub, entries, budget, ended_at, labels=True)
     except SandboxDied:  # (raised before anything was sent: the process had already ended)
-        return [], Ended(0, False)
-    except ProtocolError:
-        # raised (not answered) only before anything was sent: an argument that cannot cross.
-        # One by one, each request meets its own error where it was made
+        return [], Ended(0, False), False
+    except ProtocolError:  # raised only before anything was sent: an argument that cannot cross
         outcomes = None
     if outcomes is None:
-        return _one_by_one(sub, requests, budget)
+        # the requests before the first that cannot join them go together; that one alone
+        entry = ended_at.get("unbatchable", 0)
+        index = next(i for i, (_, at, n) in enumerate(spans) if entry < at + n)
+        if index == 0:
+            return [], None, True
+        answers, ended, alone = perform(sub, requests[:index], budget)
+        return answers, ended, alone if len(answers) < index else ended is None
     ended = None
     if ended_at:
         entry = ended_at["entry"]
@@ -101,7 +111,7 @@ def perform(sub, requests: list, budget: tuple[float, str] | None
             break
         part = outcomes[at:at + n]
         answers.append(Answer(part) if kind == BATCH else _single(part[0]))
-    return answers, ended
+    return answers, ended, False
 
 
 def _single(outcome) -> Answer:
@@ -109,40 +119,6 @@ def _single(outcome) -> Answer:
         return Answer(outcome.value, None, outcome.mutations, outcome.unverified,
                       outcome.warnings)
     return Answer(error=outcome)
-
-
-def _one_by_one(sub, requests: list, budget) -> tuple[list[Answer], Ended | None]:
-    """Each request by its own path, in order, until the process ends."""
-    answers: list[Answer] = []
-    for kind, payload in requests:
-        if not sub.alive:
-            return answers, Ended(len(answers), False)
-        answers.append(_alone(sub, kind, payload, budget))
-        if not sub.alive:
-            return answers, Ended(len(answers) - 1, False)
-    return answers, None
-
-
-def _alone(sub, kind: str, payload, budget) -> Answer:
-    proxy = payload[0] if kind == CALL else payload.proxy if kind == LOOP else None
-    try:
-        with sub._lock:
-            if kind == CALL:
-                value = perform_call(sub, *payload)
-            elif kind == LOOP:
-                value = perform_loop(sub, payload.proxy, payload.step, payload.theta,
-                                     payload.grad_fn, payload.steps, payload.state)
-            elif kind == BATCH:
-                value = perform_batch(sub, list(payload), budget)  # None: the case goes on alone
-            else:
-                raise ProtocolError(f"unknown request kind {kind!r}")
-        error = None
-    except SandboxError as exc:
-        value, error = None, exc
-    if proxy is None:
-        return Answer(value, error)
-    return Answer(value, error, proxy.last_call_mutations, proxy.last_call_unverified,
-                  proxy.last_call_warnings)
 
 
 __all__ = ["Answer", "BATCH", "CALL", "Ended", "LOOP", "LoopEntry", "perform"]
