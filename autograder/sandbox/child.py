@@ -451,6 +451,15 @@ class Session:
         return sig
 
     def _param_names(self, fn, args, kwargs) -> list[str]:
+        if type(fn) is types.FunctionType and "__signature__" not in fn.__dict__ \
+                and "__wrapped__" not in fn.__dict__:
+            # a plain function that just returned was called with arguments it binds: its
+            # positional parameters are its code's first co_argcount variable names, what
+            # inspect.signature would list (without its cost: a few us per function, cold in
+            # every fresh sandbox, where the merged request asks for the names of each call)
+            code = fn.__code__
+            named = min(len(args), code.co_argcount)
+            return [*code.co_varnames[:named], *(f"arg{i}" for i in range(named, len(args)))]
         try:
             sig = self._signature(fn)
         except Exception:
