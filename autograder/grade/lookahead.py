@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextvars
 import sys
+import time
 import warnings
 from collections.abc import Callable
 
@@ -130,7 +131,9 @@ class Lookahead:
             return self._run_case(question, case, self.namespace)
         if index not in self._cases:
             self._run_ahead(index)
-        runner = self._cases.pop(index)
+        runner = self._cases.pop(index, None)
+        if runner is None:  # (not started: the budget ran out meanwhile) in its turn, alone
+            return self._run_case(question, case, self.namespace)
         try:
             while not runner.dead:
                 self._switch(runner, runner.answer)
@@ -150,8 +153,8 @@ class Lookahead:
             mode = self._mode(index)
             if mode == SKIP:
                 continue
-            if mode != AHEAD or len(parked) >= MAX_AHEAD:
-                break
+            if mode != AHEAD or len(parked) >= MAX_AHEAD or self._spent():
+                break  # (once the budget is spent no case starts: the worker says "not run")
             runner = self._start(index)
             self._cases[index] = runner
             if runner.request is not None:
@@ -180,7 +183,14 @@ class Lookahead:
         the ones before it is made by its own case, resumed now (its calls then keep their
         place among the student's calls), before the requests after it."""
         answered: list[_Case] = []
+        later = False  # earlier cases' work has run since these parked (see below)
         while parked:
+            if later and self._spent():
+                # in turn these would have started after that work: no call starts once the
+                # budget is spent (the first round is sent whatever the time its later cases'
+                # own code took; perform_batch stops every entry after the first past it)
+                self._discard([r.index for r in parked])
+                return
             answers, ended, alone = merged.perform(self.sub, [r.request for r in parked],
                                                    self._budget)
             for runner, answer in zip(parked, answers):
@@ -199,13 +209,19 @@ class Lookahead:
                 # the cases before it finish first (their later requests come before its
                 # calls, as in turn), then it makes its request now, by its own path
                 for runner in [*answered, parked.pop(0)]:
+                    if runner.answer is None and self._spent():
+                        self._discard([runner.index, *(r.index for r in parked)])
+                        return
                     while not runner.dead:
                         self._switch(runner, runner.answer)
                     if not self.sub.alive:  # (ended by that case's own later request)
                         self.ended_by = runner.index
                         self._discard([i for i in self._cases if i > runner.index])
                         return
-                answered = []
+                answered, later = [], True
+
+    def _spent(self) -> bool:
+        return self._budget is not None and time.monotonic() > self._budget[0]
 
     def _switch(self, runner: _Case, *value) -> None:
         """Run ``runner`` until it parks or ends, with its own process-wide state."""

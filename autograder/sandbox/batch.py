@@ -27,8 +27,7 @@ from __future__ import annotations
 import time
 
 from . import codec
-from .calls import CallArguments, Proxy, _warnings, ask_labels, raise_for_answer
-from .child import MAX_LABELS
+from .calls import MAX_LABELS, CallArguments, Proxy, _warnings, ask_labels, raise_for_answer
 from .errors import CallTimeout, ProtocolError, SandboxDied, SandboxError
 from .loop_requests import LoopEntry, encode_plan, read_reply
 
@@ -154,17 +153,19 @@ def perform_batch(sub, entries: list, budget: tuple[float, str] | None = None,
             sub._kill("died", "a batch of calls was interrupted by the grader")
     # the changes were observed as each answer arrived; the names that word their messages
     # are asked for now that the child waits again (only for calls with a change)
-    for proxy, call, outcome in zip(proxies, calls, outcomes):
+    for index, (proxy, call, outcome) in enumerate(zip(proxies, calls, outcomes)):
         # (a loop's arguments are copies, never observed: call.arena is None)
         if isinstance(outcome, Returned) and call.arena is not None and \
                 (outcome.changed or call.unverified):
             # (not once the grading budget is spent: then the arguments are arg0, arg1...)
             in_time = budget is None or time.monotonic() <= budget[0]
-            labels = outcome.labels if outcome.labels is not None else \
-                ask_labels(sub, proxy.name, call) \
-                if in_time and call.needs_labels(outcome.changed) else None
-            outcome.mutations = call.named(outcome.changed, labels)
-            outcome.unverified = call.unverified_labels(labels)
+            names = outcome.labels
+            if names is None and in_time and call.needs_labels(outcome.changed) and sub._alive:
+                names = ask_labels(sub, proxy.name, call)
+                if not sub._alive and ended is not None and "entry" not in ended:
+                    _ended(ended, index)  # (that request ended it: charged to its call)
+            outcome.mutations = call.named(outcome.changed, names)
+            outcome.unverified = call.unverified_labels(names)
     return outcomes
 
 

@@ -46,6 +46,7 @@ from .errors import (
 from .loops import GRADIENTS
 
 MAX_CALLBACK_STR = 1000
+MAX_LABELS = 1000  # names one labels request may ask for (the child's own bound, child.py)
 INT64 = 1 << 63
 MAX_STATE_INT_BITS = 256
 CALLBACK_ELEMENT_FACTOR = 4   # a callback's arguments may hold this many times the elements
@@ -464,9 +465,10 @@ def ask_labels(sub, name: str, call: CallArguments) -> list | None:
     if not sub._alive:
         return None
     try:
-        msg, _ = sub._ask({"op": "labels", "name": name, "arity": call.arity,
-                           "keywords": call.keywords}, f"naming the arguments of {name}", 1,
-                          "labels")
+        # (at most as many names as the child sends: the arguments past them are argN)
+        msg, _ = sub._ask({"op": "labels", "name": name, "arity": min(call.arity, MAX_LABELS),
+                           "keywords": call.keywords[:MAX_LABELS]},
+                          f"naming the arguments of {name}", 1, "labels")
     except SandboxError:
         return None
     labels = msg.get("labels")

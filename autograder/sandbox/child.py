@@ -263,6 +263,12 @@ class CallbackError(RuntimeError):
     """Raised in the student's code when a function passed in by the grader failed."""
 
 
+def _plain_function(fn) -> bool:
+    """A function defined by ``def`` or ``lambda`` with no signature of its own to consult."""
+    return type(fn) is types.FunctionType and "__signature__" not in fn.__dict__ \
+        and "__wrapped__" not in fn.__dict__
+
+
 class Session:
     def __init__(self, sock: socket.socket, limits: dict, arena: ChildArena | None = None,
                  namespace: dict | None = None):
@@ -451,8 +457,7 @@ class Session:
         return sig
 
     def _param_names(self, fn, args, kwargs) -> list[str]:
-        if type(fn) is types.FunctionType and "__signature__" not in fn.__dict__ \
-                and "__wrapped__" not in fn.__dict__:
+        if _plain_function(fn):
             # a plain function that just returned was called with arguments it binds: its
             # positional parameters are its code's first co_argcount variable names, what
             # inspect.signature would list (without its cost: a few us per function, cold in
@@ -551,9 +556,11 @@ class Session:
             return
         answer = {"op": "return", "value": tree, "rng": states,
                   "warnings": _warning_texts(caught)}
-        if msg.get("labels") is True:
-            # a call of a batch: the names that would word a change in place come with its
-            # answer (asked after the batch, they are lost if a later call ends the process)
+        if msg.get("labels") is True and _plain_function(fn):
+            # a call of the cases' merged request: the names that would word a change in place
+            # come with its answer (asked after the request, they are lost if a later call
+            # ends the process); for a plain function only, read from its code: working them
+            # out for another callable would run its code (a __signature__) in every call
             answer["labels"] = self._param_names(fn, args, kwargs)[:MAX_LABELS]
         try:
             self.send(answer, arrays)
