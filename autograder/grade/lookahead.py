@@ -140,7 +140,8 @@ class Lookahead:
         except Replay:
             # the cases up to the one whose call ended the process run alone from now on:
             # running them ahead again would end it again (and replay again)
-            self._alone_through = max(self._alone_through, self.ended_by or index)
+            ended = index if self.ended_by is None else self.ended_by
+            self._alone_through = max(self._alone_through, ended)
             return Replay
         return runner.result
 
