@@ -38,7 +38,6 @@ from autograder.grade.inputs import sha256_file
 from autograder.grade.worker import Grader
 from tests.fixtures.grade_helpers import make_workdir_root, write_notebook
 
-BUILD = Path(__file__).resolve().parent.parent / "build"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SHORT = dict(run_wall_s=5.0, run_cpu_s=5.0, call_wall_s=0.5, call_cpu_s=0.5, memory_mb=256)
 QUICK = dict(SHORT, call_wall_s=0.3, call_cpu_s=0.3)  # where calls are meant to time out
@@ -394,11 +393,12 @@ def _cells_with_a_counter(hw: str, kill_at: int) -> list[str]:
 
 @pytest.mark.parametrize("hw", ["hw1_linear_regression", "hw2_layer_gradient", "hw3_backprop",
                                 "hw4_optimizers"])
-def test_a_crash_on_the_nth_call_grades_a_bundled_assignment_as_in_turn(hw, tmp_path):
+def test_a_crash_on_the_nth_call_grades_a_bundled_assignment_as_in_turn(hw, tmp_path,
+                                                                        fresh_build):
     """The bundled assignments' own cases: the process dies on the 6th call it serves (and on
     every fresh one's 6th), so where it dies depends on the order of the calls only."""
     notebook = write_notebook(tmp_path / "sub.ipynb", _cells_with_a_counter(hw, 6))
-    ((ahead, in_turn),) = _both(BUILD / hw, [notebook], SHORT)
+    ((ahead, in_turn),) = _both(fresh_build(hw).bundle_path, [notebook], SHORT)
     _assert_same(ahead, in_turn)
     assert ahead["status"] == "sandbox_died" and "output flood" in ahead["message"]
     assert 0 < ahead["score"] < ahead["max_score"]
@@ -966,7 +966,7 @@ def test_a_case_whose_arrays_fit_the_arena_alone_is_observed_as_alone(tmp_path):
     _assert_same(ahead, in_turn)
 
 
-def test_a_mutation_message_does_not_depend_on_a_later_case_s_crash(tmp_path):
+def test_a_mutation_message_does_not_depend_on_a_later_case_s_crash(tmp_path, fresh_build):
     """An honest student's two slips in the bundled hw1: design_matrix clears its input after
     use, polynomial_design_matrix never ends (the next case)."""
     notebook = write_notebook(tmp_path / "sub.ipynb", _correct_cells("hw1_linear_regression") + [
@@ -981,7 +981,8 @@ def test_a_mutation_message_does_not_depend_on_a_later_case_s_crash(tmp_path):
                 while True:
                     pass
         ''')])
-    ((ahead, in_turn),) = _both(BUILD / "hw1_linear_regression", [notebook], QUICK)
+    ((ahead, in_turn),) = _both(fresh_build("hw1_linear_regression").bundle_path, [notebook],
+                                QUICK)
     _assert_no_gain(ahead, in_turn)
     assert "X was modified in place" in _verdicts(in_turn)["cases"][0][2]
     _assert_same(ahead, in_turn)
