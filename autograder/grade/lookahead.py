@@ -17,8 +17,12 @@ inputs (``call_each``'s assumption, across cases).
 
 What stays exactly as before:
 - every verdict is the grader's: the same encoding, limits, observation and judging per call;
-- each case's code runs once, in its own contextvars context (as asyncio runs tasks), with its
-  own warnings filters and ``sys.stdout``/``sys.stderr`` while it is parked;
+- each case's code runs once (its beginning again only when it was put back, below), in its
+  own contextvars context (as asyncio runs tasks), with its own warnings filters and
+  ``sys.stdout``/``sys.stderr`` while it is parked;
+- a request that cannot join the others (``merged.perform``'s ``alone``) is made by its own
+  case after the earlier cases have finished; no case starts ahead, and no request is made
+  alone or merged again after earlier cases' work, once the grading budget is spent;
 - a case that runs no request finishes while running ahead; a case the worker does not run
   (refused by the import policy) is not started; an OK-format (doctest) case runs alone, in
   its turn, as do the cases after it until it has run;
