@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from .batch import MAX_BATCH, Returned, perform_batch
 from .errors import ProtocolError, SandboxDied
-from .loop_requests import LoopEntry
 
 CALL, BATCH, LOOP = "call", "batch", "loop"
 
@@ -67,7 +66,7 @@ class Ended:
 def perform(sub, requests: list, budget: tuple[float, str] | None
             ) -> tuple[list[Answer], Ended | None, bool]:
     """Answers for the first of ``requests`` (``(kind, payload)`` each, in the order the cases
-    made them: ``(CALL, (proxy, args, kwargs))``, ``(BATCH, entries)``, ``(LOOP, LoopEntry)``)
+    made them: ``(CALL, (proxy, args, kwargs))``, ``(BATCH, entries)``, ``(LOOP, loop_requests.LoopEntry)``)
     that can share one request: ``(answers, ended, alone)``. There is one answer per request
     made, from the first on; ``ended`` says where the process ended, if it did (the requests
     after it are not made); otherwise ``alone`` says that the next request cannot join the
@@ -121,4 +120,4 @@ def _single(outcome) -> Answer:
     return Answer(error=outcome)
 
 
-__all__ = ["Answer", "BATCH", "CALL", "Ended", "LOOP", "LoopEntry", "perform"]
+__all__ = ["Answer", "BATCH", "CALL", "Ended", "LOOP", "perform"]

@@ -30,6 +30,7 @@ from .errors import (
     SandboxError,
 )
 from .loop_requests import LoopEntry, perform_loop
+from .merged import BATCH, CALL, LOOP
 from .reader import Reader
 
 FLOOD_FACTOR = 64  # output beyond this many times output_bytes kills the child
@@ -591,7 +592,7 @@ class Submission:
     # -- calls (a case running ahead parks its first one: see grade/lookahead.py)
     def _call(self, proxy: Proxy, args: tuple, kwargs: dict):
         if self.lookahead is not None:
-            answer = self.lookahead.intercept(self, "call", (proxy, args, kwargs))
+            answer = self.lookahead.intercept(self, CALL, (proxy, args, kwargs))
             if answer is not self.lookahead.DIRECT:
                 return answer
         with self._lock:
@@ -601,7 +602,7 @@ class Submission:
         from .batch import perform_batch
 
         if self.lookahead is not None:
-            answer = self.lookahead.intercept(self, "batch", entries)
+            answer = self.lookahead.intercept(self, BATCH, entries)
             if answer is not self.lookahead.DIRECT:
                 return answer
         with self._lock:
@@ -610,7 +611,7 @@ class Submission:
     def _loop(self, proxy: Proxy, step, theta, grad_fn, steps: int, state):
         if self.lookahead is not None:
             answer = self.lookahead.intercept(
-                self, "loop", LoopEntry(proxy, step, theta, grad_fn, steps, state))
+                self, LOOP, LoopEntry(proxy, step, theta, grad_fn, steps, state))
             if answer is not self.lookahead.DIRECT:
                 return answer
         with self._lock:
