@@ -232,3 +232,32 @@ def test_measure_overhead_reports_the_round_trip(server):
     assert 0 < r["round_trip_median_ms"] <= r["round_trip_p90_ms"]
     r = measure_overhead(2, server=server, round_trips=0)
     assert r["round_trip_median_ms"] is None
+
+
+def test_headers_written_here_equal_numpys_for_every_plain_dtype_shape_and_order():
+    """codec._numpy_header (no numpy writer on a header-cache miss) against numpy's own."""
+    rng = np.random.default_rng(1)
+    dtypes = ["?", "i1", "u1", "<i2", ">i2", "<i4", ">u4", "<i8", ">i8", "<f2", "<f4", ">f4",
+              "<f8", ">f8", "<c8", ">c16", "<u8"]
+    shapes = [(), (0,), (1,), (7,), (3, 0), (0, 5), (2, 3), (4, 1, 5), (10**6,), (1,) * 32]
+    for descr in dtypes:
+        for shape in shapes:
+            base = np.zeros(shape, dtype=descr) if np.prod(shape) < 10**5 else None
+            if base is None:
+                continue
+            layouts = [base, np.asfortranarray(base)]
+            if base.ndim == 2 and base.shape[1] > 1:
+                layouts.append(base[:, ::2])
+            for arr in layouts:
+                codec._npy_headers.clear()
+                assert codec.npy_bytes(arr) == _numpy_npy(arr), (descr, shape)
+    for _ in range(200):  # random shapes, with dimensions of every number of digits
+        ndim = int(rng.integers(1, 6))
+        shape = tuple(int(rng.integers(0, 3)) if rng.random() < 0.7
+                      else int(10 ** rng.integers(1, 18)) for _ in range(ndim))
+        for fortran in (False, True):
+            header = codec._numpy_header("<f8", fortran, shape)
+            bio = io.BytesIO()
+            np.lib.format.write_array_header_1_0(
+                bio, {"descr": "<f8", "fortran_order": fortran, "shape": shape})
+            assert header == bio.getvalue(), shape

@@ -196,6 +196,28 @@ def test_a_forged_generator_state_is_refused_and_changes_nothing(forged):
     assert 0 <= gen.integers(0, 10) < 10  # still draws: neither crashed nor stuck
 
 
+
+def test_states_are_validated_alike_however_many_were_refused_before():
+    """adopt_state validates on one scratch bit generator per class, reused: a refused state
+    (set half-way on it) must neither let a later forgery through nor refuse a genuine state."""
+    for kind in (np.random.PCG64, np.random.MT19937, np.random.Philox, np.random.SFC64):
+        gen = np.random.Generator(kind(5))
+        for seed in range(3):
+            bad = gen.bit_generator.state
+            bad["has_uint32"] = 7
+            with pytest.raises(ProtocolError):
+                adopt_state(gen, bad)
+            wrong = kind(99).state
+            wrong["bit_generator"] = "SomethingElse"
+            with pytest.raises(ProtocolError):
+                adopt_state(gen, wrong)
+            genuine = np.random.Generator(kind(seed + 11))
+            genuine.integers(0, 10, size=seed + 1)
+            adopt_state(gen, genuine.bit_generator.state)
+            assert str(gen.bit_generator.state) == str(genuine.bit_generator.state)
+            assert gen.integers(0, 2**32, size=4).tolist() == \
+                genuine.integers(0, 2**32, size=4).tolist()
+
 # ----------------------------------------------------------------------------- callbacks
 
 

@@ -319,6 +319,19 @@ def _state_invariant_problem(kind: str, state: dict) -> str | None:
     return None
 
 
+_SCRATCH: dict = {}  # bit generator class -> an instance of it used only to validate states
+
+
+def _scratch_bit_generator(kind):
+    """An instance of ``kind`` that exists only to run numpy's validation of a state on it (its
+    state setter), made once per class: a new one per call seeded itself from the OS's entropy,
+    about 50 us of every generator a call passed (its state is overwritten at once anyway)."""
+    scratch = _SCRATCH.get(kind)
+    if scratch is None:
+        scratch = _SCRATCH[kind] = kind(0)
+    return scratch
+
+
 def adopt_state(gen: np.random.Generator, new) -> None:
     """Set ``gen``'s bit generator to ``new`` if it is a valid state of the same kind."""
     bit_generator = gen.bit_generator
@@ -328,7 +341,7 @@ def adopt_state(gen: np.random.Generator, new) -> None:
     if why:
         raise ProtocolError(f"the submission sent back an invalid generator state: {why}")
     try:
-        type(bit_generator)().state = new  # numpy's own validation, on a throw-away copy
+        _scratch_bit_generator(type(bit_generator)).state = new  # numpy's own validation
     except Exception as exc:
         raise ProtocolError(f"the submission sent back an invalid generator state: {exc}") \
             from None
