@@ -6,6 +6,7 @@ workers hold none of the cluster's connections; a missing ``distributed`` says w
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -56,6 +57,20 @@ def _fake_config(tmp_path: Path) -> dict:
 def _fake_class(subs: Path, names: list[str]) -> None:
     for name in names:
         write_notebook(subs / f"{name}.ipynb", [f"x = {name!r}"])
+
+
+@pytest.fixture
+def workdir_roots():
+    """Makes sandbox working-directory roots (make_workdir_root) and removes them afterwards."""
+    made: list[Path] = []
+
+    def make() -> Path:
+        made.append(make_workdir_root())
+        return made[-1]
+
+    yield make
+    for root in made:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
@@ -110,7 +125,7 @@ class ExternalCluster:
             proc.wait(timeout=10)
 
 
-def test_local_cluster_grades_as_the_local_executor(tmp_path):
+def test_local_cluster_grades_as_the_local_executor(tmp_path, workdir_roots):
     """Real sandboxed grading of the tiny assignment: same status and points per submission."""
     subs = tmp_path / "subs"
     for i in range(3):
@@ -121,9 +136,9 @@ def test_local_cluster_grades_as_the_local_executor(tmp_path):
     (subs / "broken.ipynb").write_text("{not json")
     limits = Limits(**TEST_LIMITS)
     grade_class(subs, TINY_BUNDLE, tmp_path / "local", workers=2, limits=limits,
-                        progress=False, workdir_root=make_workdir_root())
+                        progress=False, workdir_root=workdir_roots())
     dask = grade_class(subs, TINY_BUNDLE, tmp_path / "dask", limits=limits, progress=False,
-                       workdir_root=make_workdir_root(), scheduler="local:2")
+                       workdir_root=workdir_roots(), scheduler="local:2")
     assert dask.fatal is None
     want = {sid: (s["status"], s["score"], [c["passed"] for c in s["cases"]])
             for sid, s in stored(tmp_path / "local").items()}
@@ -142,12 +157,12 @@ def _tcp_inodes() -> set[str]:
     return inodes
 
 
-def test_grading_workers_hold_no_cluster_connection(tmp_path):
+def test_grading_workers_hold_no_cluster_connection(tmp_path, workdir_roots):
     """A sandbox escape into the grading worker must not reach the scheduler's connections."""
     subs = tmp_path / "subs"
     write_notebook(subs / "ok.ipynb", correct_cells())
     config = {"bundle_dir": str(TINY_BUNDLE), "bundle_hash": None, "limits": TEST_LIMITS,
-              "workdir_root": str(make_workdir_root())}
+              "workdir_root": str(workdir_roots())}
     from autograder.grade.bundle import load_bundle
 
     config["bundle_hash"] = load_bundle(TINY_BUNDLE).hash
