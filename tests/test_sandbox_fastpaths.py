@@ -1,7 +1,7 @@
 """The sandbox's fast paths give exactly what the plain paths gave.
 
 Cached .npy headers (both directions), the reused JSON encoder/decoder, the non-blocking
-receive, the per-function signature cache and the round-trip figure of the benchmark.
+receive, the parameter names read from a function's code and the round-trip figure of the benchmark.
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ def server():
 def test_mutation_labels_follow_a_changed_function(server):
     with server.spawn(CELLS) as sub:
         grow = sub.proxy("grow")
-        for _ in range(2):  # the second call uses the cached signature
+        for _ in range(2):  # the same names every time
             grow(np.zeros(3), 1.0)
             assert grow.last_call_mutations == ("theta",)
         sub.proxy("rename")()
@@ -195,8 +195,8 @@ def test_mutation_labels_follow_a_changed_function(server):
 
 
 def test_labels_follow_each_arity_and_keywords_of_a_call(server):
-    # the child remembers labels per (signature, number of arguments, keywords): each form of
-    # call keeps its own, in any order, however often it repeats
+    # each form of call (number of arguments, keywords) is named as it binds, in any order,
+    # however often it repeats
     z = np.zeros(3)
     with server.spawn(CELLS) as sub:
         both, star, grow = sub.proxy("both"), sub.proxy("star"), sub.proxy("grow")

@@ -233,7 +233,6 @@ def student_traceback(exc: BaseException) -> str:
 # ----------------------------------------------------------------------------- the session
 
 
-SIGNATURE_CACHE_MAX = 256
 MAX_LABELS = 1000  # arguments named in one labels request
 
 
@@ -281,8 +280,6 @@ class Session:
         self.arena = arena
         self._rngs: list = []  # the Generators rebuilt for the current call, in handle order
         self._arrs: list = []  # the array frames of the message being decoded
-        self._signatures: dict = {}
-        self._labels: dict = {}  # (id(signature), arity, keywords) -> labels; see _param_names
         if namespace is not None:
             self.ns = namespace
             self.injected: dict = {}
@@ -438,24 +435,6 @@ class Session:
                 continue
             self.dispatch(msg, arrs)
 
-    def _signature(self, fn) -> inspect.Signature:
-        """``inspect.signature(fn)``, computed once per plain function. For a plain function
-        (no ``__signature__``/``__wrapped__`` of its own) it depends only on ``__code__``,
-        ``__defaults__``, ``__kwdefaults__`` and ``__annotations__``: the cached one is used
-        while these are the very same objects."""
-        if type(fn) is not types.FunctionType or "__signature__" in fn.__dict__ \
-                or "__wrapped__" in fn.__dict__:
-            return inspect.signature(fn)
-        key = (fn.__code__, fn.__defaults__, fn.__kwdefaults__, fn.__annotations__)
-        hit = self._signatures.get(fn)
-        if hit is not None and all(a is b for a, b in zip(hit[0], key)):
-            return hit[1]
-        sig = inspect.signature(fn)
-        if len(self._signatures) >= SIGNATURE_CACHE_MAX:
-            self._signatures.clear()
-        self._signatures[fn] = (key, sig)
-        return sig
-
     def _param_names(self, fn, args, kwargs) -> list[str]:
         if _plain_function(fn):
             # a plain function that just returned was called with arguments it binds: its
@@ -465,28 +444,18 @@ class Session:
             code = fn.__code__
             named = min(len(args), code.co_argcount)
             return [*code.co_varnames[:named], *(f"arg{i}" for i in range(named, len(args)))]
-        try:
-            sig = self._signature(fn)
-        except Exception:
-            return [f"arg{i}" for i in range(len(args))]
-        # whether the arguments bind depends only on how many there are and the keywords'
-        # names: remembered per signature object (the cached ones live as long as the cache)
-        shape = (id(sig), len(args), tuple(kwargs))
-        hit = self._labels.get(shape)
-        if hit is not None and hit[0] is sig:
-            return list(hit[1])
+        # another callable (a class instance, a partial, a wrapper): its signature, which may
+        # run its own code (a __signature__), asked only when a change is to be worded
         names = [f"arg{i}" for i in range(len(args))]
         try:
+            sig = inspect.signature(fn)
             sig.bind(*args, **kwargs)
-            pos = [p for p in sig.parameters.values()
-                   if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-            for i in range(min(len(args), len(pos))):
-                names[i] = pos[i].name
         except Exception:
-            pass
-        if len(self._labels) >= SIGNATURE_CACHE_MAX:
-            self._labels.clear()
-        self._labels[shape] = (sig, tuple(names))  # (holding sig: its id is not reused)
+            return names
+        pos = [p for p in sig.parameters.values()
+               if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        for i in range(min(len(args), len(pos))):
+            names[i] = pos[i].name
         return names
 
     def _arm_cpu(self, calls: int = 1) -> None:
